@@ -1,0 +1,1 @@
+//! Readers for heartbeat 3's ha.cf, haresources and authkeys.
