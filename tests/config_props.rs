@@ -130,9 +130,18 @@ fn check(interval: u64) -> impl Strategy<Value = CheckSpec> {
                 (ct, nt, cc, fc, rc),
             )| {
                 let external = matches!(checktype, CheckType::External | CheckType::ExternalPerl);
+                let service = Service::ALL[svc].0;
+                // The login defaults a reader gives ftp and sip.
+                let login = login.or(match service {
+                    Service::Ftp => Some("anonymous".into()),
+                    Service::Sip => Some("ldirectord@localhost".into()),
+                    _ => None,
+                });
+                let passwd =
+                    passwd.or((service == Service::Ftp).then(|| "ldirectord@localhost".into()));
                 CheckSpec {
                     checktype,
-                    service: Service::ALL[svc].0,
+                    service,
                     checkport,
                     request: format!("/{request}"),
                     receive: receive.unwrap_or_default(),
@@ -304,6 +313,24 @@ fn config_model() -> impl Strategy<Value = Config> {
                 for v in vs {
                     if !virtuals.iter().any(|x| x.key == v.key) {
                         virtuals.push(v);
+                    }
+                }
+                // What a reader gives every virtual from the global section.
+                for v in &mut virtuals {
+                    if let (Some((address, port, forward)), false, None) =
+                        (fb, v.key.is_ipv6(), &v.fallback)
+                    {
+                        v.fallback = Some(Fallback {
+                            address,
+                            port: port.unwrap_or(v.key.port()),
+                            forward,
+                        });
+                    }
+                    if v.alerts.emailalert.is_empty() {
+                        v.alerts.emailalert = alerts.emailalert.clone();
+                    }
+                    if v.alerts.smtp.is_none() {
+                        v.alerts.smtp = alerts.smtp.clone();
                     }
                 }
                 Config {

@@ -76,6 +76,8 @@ pub(crate) struct VirtualDraft {
     pub loc: Loc,
     pub ipv6: bool,
     pub key: Option<KeyDraft>,
+    /// The address was already reported as invalid.
+    pub key_failed: bool,
     pub protocol: Option<(String, Loc)>,
     pub checktype: Option<CheckType>,
     pub service: Option<Service>,
@@ -108,6 +110,7 @@ impl VirtualDraft {
             loc,
             ipv6,
             key: None,
+            key_failed: false,
             protocol: None,
             checktype: None,
             service: None,
@@ -1100,7 +1103,9 @@ fn build_virtual(
 ) -> Option<VirtualService> {
     let vi = &vd.inherit;
     let Some(kd) = &vd.key else {
-        d.error(vd.loc.clone(), "virtual service has no address");
+        if !vd.key_failed {
+            d.error(vd.loc.clone(), "virtual service has no address");
+        }
         return None;
     };
     // Protocol first: service-name ports are looked up per protocol.
@@ -1169,15 +1174,18 @@ fn build_virtual(
         VirtualKey::Fwmark { .. } => Service::None,
         VirtualKey::Address { port, .. } => Service::from_port(port),
     });
-    let explicit_service = vd.service;
+    // ldirectord gives ftp and sip a login only when `service=` is written;
+    // with a service inferred from the port it sends an empty one (Net::FTP
+    // then logs in as anonymous anyway; a SIP `OPTIONS sip:` is malformed).
+    // lvsd applies the defaults to the effective service either way.
     let hostname = names.hostname();
-    let login = vd.login.clone().unwrap_or_else(|| match explicit_service {
-        Some(Service::Ftp) => "anonymous".into(),
-        Some(Service::Sip) => format!("ldirectord@{hostname}"),
+    let login = vd.login.clone().unwrap_or_else(|| match service {
+        Service::Ftp => "anonymous".into(),
+        Service::Sip => format!("ldirectord@{hostname}"),
         _ => String::new(),
     });
-    let passwd = vd.passwd.clone().unwrap_or_else(|| match explicit_service {
-        Some(Service::Ftp) => format!("ldirectord@{hostname}"),
+    let passwd = vd.passwd.clone().unwrap_or_else(|| match service {
+        Service::Ftp => format!("ldirectord@{hostname}"),
         _ => String::new(),
     });
 
@@ -1355,6 +1363,7 @@ fn check_regex(pattern: &str, loc: &Loc, d: &mut Diagnostics) {
     if let Err(e) = regex::Regex::new(pattern) {
         let first = e.to_string();
         let reason = first.lines().last().unwrap_or("invalid pattern").trim();
+        let reason = reason.strip_prefix("error: ").unwrap_or(reason);
         d.error(loc.clone(), format!("receive `{pattern}` is not a valid regular expression: {reason}"))
             .hint("lvsd uses Rust regex syntax (no look-around or back-references); escape literal characters such as `(` or `[` with `\\`");
     }

@@ -115,7 +115,7 @@ fn time_ms(text: &str) -> Option<u64> {
         return ms.parse::<u64>().ok();
     }
     let secs: f64 = text.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| (secs * 1000.0).round() as u64)
+    (secs.is_finite() && (0.0..1e9).contains(&secs)).then(|| (secs * 1000.0).round() as u64)
 }
 
 fn boolean(text: &str) -> Option<bool> {
@@ -942,7 +942,7 @@ pub fn parse_authkeys(
 pub fn check_failover(f: &Failover, hacf_file: &Arc<str>, d: &mut Diagnostics) {
     for g in &f.resources {
         let loc = g.origin.0.clone().unwrap_or_else(|| Loc::file(hacf_file));
-        if !f.ha.nodes.iter().any(|n| *n == g.node) && f.ha.autojoin == "none" {
+        if !f.ha.nodes.contains(&g.node) && f.ha.autojoin == "none" {
             d.error(
                 loc.clone(),
                 format!("node `{}` is not a node in {hacf_file}", g.node),

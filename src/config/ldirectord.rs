@@ -265,10 +265,15 @@ fn hash_in_quotes(s: &str) -> Option<usize> {
 /// `virtual6=[v6]:port`, `virtual6=N`.
 fn open_virtual(ipv6: bool, v: &Value, loc: Loc, d: &mut Diagnostics) -> VirtualDraft {
     let mut vd = VirtualDraft::new(loc, ipv6);
+    // Every early return below has reported the problem.
+    vd.key_failed = true;
     let t = v.text.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
         match t.parse::<u32>() {
-            Ok(m) if m > 0 => vd.key = Some(KeyDraft::Fwmark(m)),
+            Ok(m) if m > 0 => {
+                vd.key = Some(KeyDraft::Fwmark(m));
+                vd.key_failed = false;
+            }
             _ => {
                 d.error(
                     v.loc.clone(),
@@ -300,6 +305,7 @@ fn open_virtual(ipv6: bool, v: &Value, loc: Loc, d: &mut Diagnostics) -> Virtual
                 host: host.to_string(),
                 port: p.to_string(),
             });
+            vd.key_failed = false;
         }
         _ => {
             let m = d.error(
@@ -399,11 +405,14 @@ mod tests {
     }
 
     #[test]
-    fn ftp_login_defaults_only_when_service_written() {
-        let (c, _) = read_str("virtual=10.0.0.1:21\n\tservice=ftp\nvirtual=10.0.0.2:21\n");
+    fn ftp_login_defaults() {
+        let (c, _) = read_str(
+            "virtual=10.0.0.1:21\n\tservice=ftp\nvirtual=10.0.0.2:21\nvirtual=10.0.0.3:21\n\tlogin=\"u\"\n",
+        );
         assert_eq!(c.virtuals[0].check.login, "anonymous");
         assert_eq!(c.virtuals[0].check.passwd, "ldirectord@localhost");
-        assert_eq!(c.virtuals[1].check.login, "");
+        assert_eq!(c.virtuals[1].check.login, "anonymous");
+        assert_eq!(c.virtuals[2].check.login, "u");
     }
 
     #[test]

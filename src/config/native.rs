@@ -574,7 +574,14 @@ fn yn(b: bool) -> &'static str {
 }
 
 fn fallback_spec(address: IpAddr, port: Option<u16>, fwd: Forward) -> String {
-    format!("{} {}", host_port(address, port.unwrap_or(0)), fwd.as_str())
+    // Unlike a real's, a fallback's port 0 is written out: no port means
+    // "the virtual's port".
+    let a = match (address, port) {
+        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+        (a, Some(p)) => format!("{a}:{p}"),
+        (a, None) => host_port(a, 0),
+    };
+    format!("{a} {}", fwd.as_str())
 }
 
 /// Prints `cfg` as lvsd.toml. Reading the result back gives the same model.
