@@ -199,6 +199,37 @@ fn broken_inputs_give_their_diagnostics() {
     assert!(n >= 30, "only {n} inputs rejected");
 }
 
+#[test]
+fn broken_heartbeat_files_give_their_diagnostics() {
+    let dir = root().join("tests/data/bad/heartbeat");
+    let mut cases: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("cases")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 12, "only {} heartbeat cases", cases.len());
+    for case in cases {
+        // git keeps no file modes: 0600 unless the case is about permissions.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for f in ["ha.cf", "haresources", "authkeys"] {
+            fs::copy(case.join(f), tmp.path().join(f)).expect("copy");
+        }
+        let perm = case.to_string_lossy().contains("perm");
+        let mode = if perm { 0o644 } else { 0o600 };
+        fs::set_permissions(
+            tmp.path().join("authkeys"),
+            fs::Permissions::from_mode(mode),
+        )
+        .expect("chmod");
+        let l = config::load(&[tmp.path().join("ha.cf")], &Names::offline());
+        assert!(l.config.is_none(), "{} was accepted", case.display());
+        let got = render(&l.diagnostics).replace(&format!("{}/", tmp.path().display()), "");
+        check_expected(&case.join("case"), &got);
+    }
+}
+
 /// Debian's sample files, extracted from the `ldirectord` and `heartbeat`
 /// packages by the test setup (`scripts/test-all` sets
 /// LVSD_DEBIAN_SAMPLES). Without them this test says so and checks nothing.

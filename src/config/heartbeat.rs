@@ -855,6 +855,9 @@ pub fn parse_authkeys(
     }
     let mut active: Option<(u8, Loc)> = None;
     let mut keys: Vec<AuthKey> = Vec::new();
+    // Keys whose line was already reported; `auth N` naming one is not
+    // reported again.
+    let mut bad: Vec<u8> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let line = raw.split('#').next().unwrap_or("");
@@ -894,6 +897,7 @@ pub fn parse_authkeys(
             Some(m @ ("md5" | "sha1")) => {
                 if secret.is_empty() {
                     d.error(at(1), format!("{m} needs a secret: `{index} {m} SECRET`"));
+                    bad.push(index);
                     ok = false;
                     continue;
                 }
@@ -906,11 +910,13 @@ pub fn parse_authkeys(
             Some(other) => {
                 let m = d.error(at(1), format!("unknown authentication method `{other}`"));
                 m.hint("use sha1 (best), md5 or crc");
+                bad.push(index);
                 ok = false;
                 continue;
             }
             None => {
                 d.error(at(0), format!("key {index} has no method"));
+                bad.push(index);
                 ok = false;
                 continue;
             }
@@ -925,10 +931,12 @@ pub fn parse_authkeys(
         return None;
     };
     if !keys.iter().any(|k| k.index == active) {
-        d.error(
-            loc,
-            format!("auth {active} names a key that is not defined"),
-        );
+        if !bad.contains(&active) {
+            d.error(
+                loc,
+                format!("auth {active} names a key that is not defined"),
+            );
+        }
         return None;
     }
     ok.then(|| AuthKeys {
