@@ -162,7 +162,8 @@ pub fn did_you_mean<'a>(
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
         .filter(|(d, _)| *d <= max)
-        .min_by_key(|(d, _)| *d)
+        // On a tie prefer a word with the same first letter (`htp` -> `http`, not `ftp`).
+        .min_by_key(|(d, c)| (*d, c.chars().next() != word.chars().next()))
         .map(|(_, c)| c)
 }
 
@@ -205,6 +206,7 @@ mod tests {
         let s = ["rr", "wrr", "lc", "wlc", "sh", "dh"];
         assert_eq!(did_you_mean("wrrr", s), Some("wrr"));
         assert_eq!(did_you_mean("roundrobin", s), None);
+        assert_eq!(did_you_mean("htp", ["ftp", "http"]), Some("http"));
         assert_eq!(
             did_you_mean("checktimout", ["checktimeout", "checkport"]),
             Some("checktimeout")

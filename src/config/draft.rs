@@ -602,13 +602,7 @@ pub(crate) fn set_virtual(
         "request" => {
             need_quotes(key, v, d);
             if let Some(r) = non_empty("request string", v, d) {
-                // ldirectord prepends "/" to every request (a path for http;
-                // the checkers strip it again where it is not a path).
-                vd.request = Some(if r.starts_with('/') {
-                    r
-                } else {
-                    format!("/{r}")
-                });
+                vd.request = Some(with_slash(r));
             }
         }
         "receive" => {
@@ -775,6 +769,16 @@ pub(crate) fn set_virtual(
     true
 }
 
+/// ldirectord prepends `/` to every request (a path for http; the
+/// checkers strip it again where the request is not a path).
+pub(crate) fn with_slash(request: String) -> String {
+    if request.starts_with('/') {
+        request
+    } else {
+        format!("/{request}")
+    }
+}
+
 fn is_contiguous_mask(a: Ipv4Addr) -> bool {
     let m = u32::from(a);
     m.leading_ones() + m.trailing_zeros() == 32
@@ -937,13 +941,8 @@ fn finish_real(
             );
             return None;
         };
-        let request = if req.starts_with('/') {
-            req
-        } else {
-            format!("/{req}")
-        };
         r.check_override = Some(RequestReceive {
-            request,
+            request: with_slash(req),
             receive: recv,
         });
         tok = words.next();

@@ -432,13 +432,8 @@ fn real(
             )?;
             match (request, receive) {
                 (Some(req), Some(recv)) => {
-                    let request = if req.starts_with('/') {
-                        req
-                    } else {
-                        format!("/{req}")
-                    };
                     r.check_override = Some(RequestReceive {
-                        request,
+                        request: draft::with_slash(req),
                         receive: recv,
                     });
                 }
