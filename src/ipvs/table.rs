@@ -2,8 +2,8 @@
 //! their `ipvsadm -Sn` rendering (what `ipvsadm-save -n` prints and
 //! `ipvsadm-restore` reads).
 
+use core::net::IpAddr;
 use std::fmt;
-use std::net::IpAddr;
 
 use crate::config::{Config, Forward, Netmask, Protocol, VirtualKey, VirtualService};
 
