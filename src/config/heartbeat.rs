@@ -2001,69 +2001,6 @@ crm             no
         );
     }
 
-    /// Copies each `tests/data/bad/heartbeat/<case>` to a temporary
-    /// directory with authkeys at 0600 (0644 when the case name says
-    /// `perm`: git keeps no modes), reads it with `read_dir` and compares
-    /// with the case's `case.expected`, the lines `lvsd check` prints
-    /// (tests/config_golden.rs reads the same cases through `config::load`).
-    #[test]
-    fn broken_heartbeat_cases() {
-        use std::os::unix::fs::PermissionsExt;
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad/heartbeat");
-        let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-            .expect("tests/data/bad/heartbeat")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        cases.sort();
-        assert!(cases.len() >= 12, "only {} cases", cases.len());
-        let mut failed = Vec::new();
-        for case in &cases {
-            let tmp = tempfile::tempdir().expect("tempdir");
-            for f in ["ha.cf", "haresources", "authkeys"] {
-                std::fs::copy(case.join(f), tmp.path().join(f))
-                    .unwrap_or_else(|e| panic!("{}/{f}: {e}", case.display()));
-            }
-            let name = case
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            let mode = if name.contains("perm") { 0o644 } else { 0o600 };
-            std::fs::set_permissions(
-                tmp.path().join("authkeys"),
-                std::fs::Permissions::from_mode(mode),
-            )
-            .expect("chmod");
-            let mut d = Diagnostics::new();
-            let f = read_dir(&tmp.path().join("ha.cf"), &Names::offline(), &mut d);
-            let errors = d.has_errors();
-            let prefix = format!("{}/", tmp.path().display());
-            let got: String = lines(d)
-                .iter()
-                .map(|l| l.replace(&prefix, "") + "\n")
-                .collect();
-            let want = std::fs::read_to_string(case.join("case.expected")).unwrap_or_default();
-            if got != want || !errors {
-                failed.push(format!(
-                    "{name}:{}\n--- case.expected\n{want}+++ read_dir\n{got}",
-                    if errors {
-                        ""
-                    } else {
-                        " no error (every case must have one)"
-                    }
-                ));
-            }
-            drop(f);
-        }
-        assert!(
-            failed.is_empty(),
-            "{} case(s) differ:\n\n{}",
-            failed.len(),
-            failed.join("\n")
-        );
-    }
-
     #[test]
     fn read_dir_reports_missing_files() {
         let tmp = tempfile::tempdir().expect("tempdir");
