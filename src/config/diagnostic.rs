@@ -18,8 +18,9 @@ pub enum Severity {
 
 /// A place in a config file. Lines and columns count from 1; line 0 means
 /// "the file as a whole" (it could not be opened, or a required directive
-/// is missing).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// is missing). The default is nowhere (no file, line 0): a placeholder
+/// until a reader sets the real place.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Loc {
     /// The file as the operator named it.
     pub file: Arc<str>,

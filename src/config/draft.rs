@@ -71,7 +71,7 @@ pub(crate) enum KeyDraft {
 }
 
 /// One virtual block as written.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct VirtualDraft {
     pub loc: Loc,
     pub ipv6: bool,
@@ -109,32 +109,7 @@ impl VirtualDraft {
         VirtualDraft {
             loc,
             ipv6,
-            key: None,
-            key_failed: false,
-            protocol: None,
-            checktype: None,
-            service: None,
-            checkport: None,
-            request: None,
-            receive: None,
-            virtualhost: None,
-            httpmethod: None,
-            login: None,
-            passwd: None,
-            database: None,
-            secret: None,
-            checkcommand: None,
-            checktype_loc: None,
-            scheduler: None,
-            persistent: None,
-            netmask: None,
-            schedflags: None,
-            ops: None,
-            servicename: None,
-            comment: None,
-            monitorfile: None,
-            reals: Vec::new(),
-            inherit: Inherit::default(),
+            ..VirtualDraft::default()
         }
     }
 }
