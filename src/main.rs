@@ -68,7 +68,8 @@ fn main() -> ExitCode {
                 None => ExitCode::FAILURE,
             }
         }
-        Command::Dump { json, table, files } => {
+        // `--json` is the default rendering; the flag is accepted for clarity.
+        Command::Dump { table, files, .. } => {
             let loaded = config::load(&files, &names);
             report(&loaded);
             let Some(c) = loaded.config else {
@@ -77,7 +78,6 @@ fn main() -> ExitCode {
             if table {
                 print!("{}", Table::all_up(&c));
             } else {
-                let _ = json; // JSON is the default rendering.
                 match serde_json::to_string_pretty(&config::dump::json(&c)) {
                     Ok(s) => println!("{s}"),
                     Err(e) => {
