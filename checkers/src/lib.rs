@@ -1,6 +1,233 @@
 //! lvsd's service checkers: one protocol per file, one probe per call.
 //!
 //! This crate knows nothing of IPVS, failover or config files. Each checker
-//! makes exactly one attempt and returns `Ok(())` or a one-line reason; the
-//! daemon owns retries, intervals, deadlines and rise/fall state. The
-//! protocols arrive with the health pipeline (see the README's map).
+//! makes exactly one attempt and returns `Ok(())` or a [`ProbeError`] whose
+//! Display is the one line operators read in logs, status and mail
+//! ("GET http://10.0.0.5:80/health: status 503, want 2xx"). The caller owns
+//! retries, intervals, the hard deadline and rise/fall state: a checker may
+//! use its timeout as a courtesy, but the caller never relies on it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub mod connect;
+pub mod http;
+pub mod on;
+pub mod ping;
+
+pub use connect::Connect;
+pub use http::{Http, HttpOptions};
+pub use on::On;
+pub use ping::{IcmpSockets, Ping};
+
+/// The future a probe returns.
+pub type Probe<'a> = Pin<Box<dyn Future<Output = Result<(), ProbeError>> + Send + 'a>>;
+
+/// A health check of one real server: one attempt per call.
+pub trait Checker: Send + Sync {
+    /// What is probed, naming the real: `GET http://10.0.0.5:80/health`,
+    /// `connect 10.0.0.5:80`, `ping 10.0.0.5`. Used for errors raised
+    /// outside the checker (the deadline, a panic).
+    fn subject(&self) -> &str;
+
+    /// Makes one attempt.
+    fn probe(&self) -> Probe<'_>;
+}
+
+/// The step of a probe that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Opening the connection (refused, unreachable...).
+    Connect,
+    /// The TLS handshake.
+    Tls,
+    /// Sending the request or reading the answer.
+    Exchange,
+    /// The answer came but is not the one wanted (status, body, pattern).
+    Answer,
+    /// The caller's deadline passed.
+    Deadline,
+    /// The probe itself failed (a panic, a socket the system refused).
+    Internal,
+}
+
+impl Step {
+    /// A short lowercase name for metrics and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Connect => "connect",
+            Step::Tls => "tls",
+            Step::Exchange => "exchange",
+            Step::Answer => "answer",
+            Step::Deadline => "deadline",
+            Step::Internal => "internal",
+        }
+    }
+}
+
+/// Why a probe failed: `<subject>: <reason>` on one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeError {
+    /// What was probed (see [`Checker::subject`]).
+    pub subject: String,
+    /// Which step failed.
+    pub step: Step,
+    /// Why, in a few words ("status 503, want 2xx").
+    pub reason: String,
+}
+
+impl ProbeError {
+    /// A failure of `subject` at `step`.
+    pub fn new(subject: &str, step: Step, reason: impl Into<String>) -> ProbeError {
+        ProbeError {
+            subject: subject.to_owned(),
+            step,
+            reason: one_line(&reason.into()),
+        }
+    }
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.subject, self.reason)
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+/// Joins lines so a reason never breaks a log line or a status table.
+fn one_line(s: &str) -> String {
+    if s.contains(['\n', '\r']) {
+        s.split(['\n', '\r'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Runs one probe under a hard deadline, on its own task.
+///
+/// This is the only way lvsd runs a checker: the deadline does not depend
+/// on the checker honouring any timeout of its own, and a checker that
+/// panics yields a failed probe (`Step::Internal`), not a dead caller.
+pub async fn run_probe(checker: Arc<dyn Checker>, deadline: Duration) -> Result<(), ProbeError> {
+    let c = Arc::clone(&checker);
+    let mut task = tokio::spawn(async move { c.probe().await });
+    match tokio::time::timeout(deadline, &mut task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) if e.is_panic() => Err(ProbeError::new(
+            checker.subject(),
+            Step::Internal,
+            format!("the checker panicked: {}", panic_message(e.into_panic())),
+        )),
+        Ok(Err(_)) => Err(ProbeError::new(
+            checker.subject(),
+            Step::Internal,
+            "the probe was cancelled",
+        )),
+        Err(_) => {
+            task.abort();
+            Err(ProbeError::new(
+                checker.subject(),
+                Step::Deadline,
+                format!("no answer within {}", human(deadline)),
+            ))
+        }
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+/// `5s`, `1.5s`, `250ms`.
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() > 0 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// `addr:port` with brackets around IPv6 addresses.
+pub fn host_port(addr: std::net::IpAddr, port: u16) -> String {
+    std::net::SocketAddr::new(addr, port).to_string()
+}
+
+/// The reason of an I/O error without Rust's " (os error 111)" suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_lowercase(),
+        None => s.to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_one_line() {
+        let e = ProbeError::new("connect 10.0.0.5:80", Step::Connect, "a\r\nb\n");
+        assert_eq!(e.to_string(), "connect 10.0.0.5:80: a b");
+    }
+
+    struct Panics;
+    impl Checker for Panics {
+        fn subject(&self) -> &str {
+            "panics"
+        }
+        fn probe(&self) -> Probe<'_> {
+            Box::pin(async { panic!("boom") })
+        }
+    }
+
+    struct Hangs;
+    impl Checker for Hangs {
+        fn subject(&self) -> &str {
+            "connect 10.0.0.5:80"
+        }
+        fn probe(&self) -> Probe<'_> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_failed_probe() {
+        let e = run_probe(Arc::new(Panics), Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.step, Step::Internal);
+        assert_eq!(e.to_string(), "panics: the checker panicked: boom");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_is_enforced_outside_the_checker() {
+        let e = run_probe(Arc::new(Hangs), Duration::from_millis(1500))
+            .await
+            .unwrap_err();
+        assert_eq!(e.step, Step::Deadline);
+        assert_eq!(e.to_string(), "connect 10.0.0.5:80: no answer within 1.5s");
+    }
+
+    #[test]
+    fn io_reason_drops_errno() {
+        let e = std::io::Error::from_raw_os_error(111);
+        assert_eq!(io_reason(&e), "connection refused");
+    }
+}
