@@ -5,11 +5,17 @@
 //! - [`config`]: every file format (ldirectord.cf, lvsd.toml + conf.d,
 //!   ha.cf + haresources + authkeys) read into one validated [`config::Config`],
 //!   with compiler-style diagnostics.
-//! - [`ipvs`]: the kernel's vocabulary (services, destinations) and the
-//!   table a config describes.
+//! - [`health`]: which checks to run, running them (one task per unique
+//!   check, hard deadlines), and the rise/fall state of each.
+//! - [`ipvs`]: the kernel's vocabulary (services, destinations), the table
+//!   the config and the health call for, the diff to the kernel's table,
+//!   and the [`ipvs::Kernel`] trait with its in-memory and dry-run kernels.
+//! - [`daemon`]: the supervisor that owns the state and reconciles.
 //!
 //! The README's "Architecture" section is the full map, with the invariants
 //! each module keeps.
 
 pub mod config;
+pub mod daemon;
+pub mod health;
 pub mod ipvs;

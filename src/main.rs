@@ -1,11 +1,13 @@
 //! The `lvsd` command line. Only argument parsing and printing live here;
 //! everything else is in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use lvsd::config::{self, Loaded, Names, Severity};
+use lvsd::daemon::{self, RunOptions};
+use lvsd::ipvs::DryRun;
 use lvsd::ipvs::table::Table;
 
 /// Health-check and failover supervisor for Linux Virtual Server directors.
@@ -32,6 +34,17 @@ enum Command {
         /// As the `ipvsadm -Sn` lines of the IPVS table the config describes (all reals up).
         #[arg(long)]
         table: bool,
+        /// Config files, as for `check`.
+        files: Vec<PathBuf>,
+    },
+    /// Run the daemon in the foreground until SIGTERM or SIGINT.
+    Run {
+        /// Change no kernel: apply every op to an in-memory table and log it.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run, append one JSON object per op to FILE (format in the README).
+        #[arg(long, value_name = "FILE", requires = "dry_run")]
+        ops_log: Option<PathBuf>,
         /// Config files, as for `check`.
         files: Vec<PathBuf>,
     },
@@ -88,6 +101,30 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Run {
+            dry_run,
+            ops_log,
+            files,
+        } => {
+            let loaded = config::load(&files, &names);
+            report(&loaded);
+            let Some(c) = loaded.config else {
+                return ExitCode::FAILURE;
+            };
+            if !dry_run {
+                eprintln!(
+                    "lvsd: this build cannot program the kernel yet (the netlink kernel is the next step); run with --dry-run"
+                );
+                return ExitCode::FAILURE;
+            }
+            match run(c, ops_log) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("lvsd: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Convert { files } => {
             let loaded = config::load(&files, &names);
             report(&loaded);
@@ -98,6 +135,45 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `lvsd run --dry-run`: logs to stderr (RUST_LOG filters, default info).
+fn run(c: config::Config, ops_log: Option<PathBuf>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(async {
+        let kernel = DryRun::new(ops_log.as_deref()).with_context(|| {
+            format!(
+                "opening the ops log {}",
+                ops_log.as_deref().unwrap_or(Path::new("")).display()
+            )
+        })?;
+        tracing::info!("dry run: ops go to an in-memory table, no kernel is changed");
+        let shutdown = async {
+            let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+            match term {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot catch SIGTERM ({e}); stop with SIGINT");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        daemon::run(c, kernel, RunOptions::default(), shutdown).await?;
+        Ok(())
+    })
 }
 
 /// Diagnostics go to stderr, errors and warnings alike, compiler style.

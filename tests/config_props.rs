@@ -119,6 +119,7 @@ fn check(interval: u64) -> impl Strategy<Value = CheckSpec> {
             prop::option::of(word()),
             prop::option::of(word()),
             prop::option::of(word()),
+            any::<bool>(),
         ),
         (1u64..100, 1u64..100, 1u32..5, 1u32..5, 1u32..5),
     )
@@ -126,7 +127,7 @@ fn check(interval: u64) -> impl Strategy<Value = CheckSpec> {
             move |(
                 (checktype, svc, checkport, request, receive),
                 (virtualhost, head, login, passwd),
-                (database, secret, cmd),
+                (database, secret, cmd, verifycert),
                 (ct, nt, cc, fc, rc),
             )| {
                 let external = matches!(checktype, CheckType::External | CheckType::ExternalPerl);
@@ -146,6 +147,7 @@ fn check(interval: u64) -> impl Strategy<Value = CheckSpec> {
                     request: format!("/{request}"),
                     receive: receive.unwrap_or_default(),
                     virtualhost,
+                    verifycert,
                     httpmethod: if head {
                         HttpMethod::Head
                     } else {

@@ -588,6 +588,9 @@ pub struct CheckSpec {
     pub receive: String,
     /// Host header and TLS server name for http(s).
     pub virtualhost: Option<String>,
+    /// Verify https certificates against the system's CAs (lvsd's
+    /// addition; ldirectord never verifies, so the default is no).
+    pub verifycert: bool,
     /// GET or HEAD.
     pub httpmethod: HttpMethod,
     /// Login for services that take one.

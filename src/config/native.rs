@@ -726,6 +726,9 @@ fn write_virtual(o: &mut String, v: &VirtualService, g: &Global) {
     if let Some(h) = &c.virtualhost {
         let _ = writeln!(o, "virtualhost = {}", q(h));
     }
+    if c.verifycert {
+        let _ = writeln!(o, "verifycert = true");
+    }
     let _ = writeln!(o, "httpmethod = {}", q(c.httpmethod.as_str()));
     if c.checkcommand != "/bin/true"
         || matches!(c.checktype, CheckType::External | CheckType::ExternalPerl)

@@ -5,7 +5,8 @@
 use core::net::IpAddr;
 use std::fmt;
 
-use crate::config::{Config, Forward, Netmask, Protocol, VirtualKey, VirtualService};
+use super::diff::Op;
+use crate::config::{Config, Forward, Netmask, Protocol, RealServer, VirtualKey, VirtualService};
 
 /// How the kernel forwards to a destination (`IP_VS_CONN_F_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,15 @@ impl From<Forward> for FwdMethod {
 }
 
 impl FwdMethod {
+    /// The config's word: gate, masq or ipip.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FwdMethod::Masq => "masq",
+            FwdMethod::Tunnel => "ipip",
+            FwdMethod::Route => "gate",
+        }
+    }
+
     fn flag(self) -> &'static str {
         match self {
             FwdMethod::Masq => "-m",
@@ -167,6 +177,21 @@ impl Service {
     }
 }
 
+impl Destination {
+    /// The kernel destination for a configured real, at its configured weight.
+    pub fn of(vs: &VirtualService, r: &RealServer) -> Destination {
+        Destination {
+            addr: r.address,
+            // Port 0 means "the virtual's port", as ipvsadm -r without a port.
+            port: if r.port == 0 { vs.key.port() } else { r.port },
+            fwd: r.forward.into(),
+            weight: r.weight,
+            upper_threshold: r.upper_threshold.unwrap_or(0),
+            lower_threshold: r.lower_threshold.unwrap_or(0),
+        }
+    }
+}
+
 impl Table {
     /// The table `cfg` describes when every real is up (`lvsd dump --table`).
     pub fn all_up(cfg: &Config) -> Table {
@@ -174,19 +199,7 @@ impl Table {
             .virtuals
             .iter()
             .map(|vs| {
-                let dests = vs
-                    .reals
-                    .iter()
-                    .map(|r| Destination {
-                        addr: r.address,
-                        // Port 0 means "the virtual's port", as ipvsadm -r without a port.
-                        port: if r.port == 0 { vs.key.port() } else { r.port },
-                        fwd: r.forward.into(),
-                        weight: r.weight,
-                        upper_threshold: r.upper_threshold.unwrap_or(0),
-                        lower_threshold: r.lower_threshold.unwrap_or(0),
-                    })
-                    .collect();
+                let dests = vs.reals.iter().map(|r| Destination::of(vs, r)).collect();
                 (Service::of(vs), dests)
             })
             .collect();
@@ -194,41 +207,143 @@ impl Table {
     }
 }
 
+impl Service {
+    /// ipvsadm's arguments for this service after `-A`/`-E`:
+    /// `-t 10.0.0.1:80 -s wrr -p 300`.
+    pub fn args(&self) -> String {
+        let mut a = self.key.to_string();
+        if self.one_packet {
+            a.push_str(" -o");
+        }
+        a.push_str(" -s ");
+        a.push_str(&self.scheduler);
+        if let Some(p) = self.persistence {
+            a.push_str(&format!(" -p {p}"));
+            if let Some(m) = self.netmask {
+                a.push_str(&format!(" -M {m}"));
+            }
+        }
+        if let Some(b) = &self.sched_flags {
+            a.push_str(&format!(" -b {b}"));
+        }
+        a
+    }
+}
+
+impl Destination {
+    /// `addr:port` with brackets for IPv6.
+    pub fn endpoint(&self) -> String {
+        sockaddr(self.addr, self.port)
+    }
+
+    /// ipvsadm's arguments after `-a`/`-e` and the service:
+    /// `-r 10.0.0.5:80 -g -w 1 -x 100`.
+    pub fn args(&self) -> String {
+        let mut a = format!(
+            "-r {} {} -w {}",
+            self.endpoint(),
+            self.fwd.flag(),
+            self.weight
+        );
+        if self.upper_threshold > 0 {
+            a.push_str(&format!(" -x {}", self.upper_threshold));
+        }
+        if self.lower_threshold > 0 {
+            a.push_str(&format!(" -y {}", self.lower_threshold));
+        }
+        a
+    }
+
+    /// Whether `other` is the same destination (address and port).
+    pub fn same(&self, other: &Destination) -> bool {
+        self.addr == other.addr && self.port == other.port
+    }
+}
+
+impl ServiceKey {
+    /// The short name used in logs and the ops log: `tcp:192.0.2.10:80`,
+    /// `udp:[2001:db8::1]:53`, `fwm:5` (`fwm6:5` for an IPv6 fwmark).
+    pub fn name(&self) -> String {
+        match self {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => format!("{}:{}", protocol.as_str(), sockaddr(*addr, *port)),
+            ServiceKey::Fwmark { mark, ipv6: false } => format!("fwm:{mark}"),
+            ServiceKey::Fwmark { mark, ipv6: true } => format!("fwm6:{mark}"),
+        }
+    }
+}
+
+impl Table {
+    /// The service with this key and its destinations.
+    pub fn service(&self, key: &ServiceKey) -> Option<&(Service, Vec<Destination>)> {
+        self.services.iter().find(|(s, _)| s.key == *key)
+    }
+
+    /// Carries out one op as the kernel would, with the kernel's refusals
+    /// (adding what exists, changing what does not).
+    pub fn apply(&mut self, op: &Op) -> Result<(), &'static str> {
+        let find = |t: &mut Table, k: &ServiceKey| t.services.iter().position(|(s, _)| s.key == *k);
+        match op {
+            Op::AddService(s) => match find(self, &s.key) {
+                Some(_) => Err("service already exists"),
+                None => {
+                    self.services.push((s.clone(), Vec::new()));
+                    Ok(())
+                }
+            },
+            Op::EditService(s) => {
+                let i = find(self, &s.key).ok_or("no such service")?;
+                self.services[i].0 = s.clone();
+                Ok(())
+            }
+            Op::DelService(k) => {
+                let i = find(self, k).ok_or("no such service")?;
+                self.services.remove(i);
+                Ok(())
+            }
+            Op::AddDest(k, d) => {
+                let i = find(self, k).ok_or("no such service")?;
+                let dests = &mut self.services[i].1;
+                if dests.iter().any(|x| x.same(d)) {
+                    return Err("destination already exists");
+                }
+                dests.push(d.clone());
+                Ok(())
+            }
+            Op::EditDest(k, d) => {
+                let i = find(self, k).ok_or("no such service")?;
+                let x = self.services[i]
+                    .1
+                    .iter_mut()
+                    .find(|x| x.same(d))
+                    .ok_or("no such destination")?;
+                *x = d.clone();
+                Ok(())
+            }
+            Op::DelDest(k, d) => {
+                let i = find(self, k).ok_or("no such service")?;
+                let dests = &mut self.services[i].1;
+                let j = dests
+                    .iter()
+                    .position(|x| x.same(d))
+                    .ok_or("no such destination")?;
+                dests.remove(j);
+                Ok(())
+            }
+        }
+    }
+}
+
 impl fmt::Display for Table {
     /// `ipvsadm -Sn` lines: `-A` per service, `-a` per destination.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (s, dests) in &self.services {
-            write!(f, "-A {}", s.key)?;
-            if s.one_packet {
-                write!(f, " -o")?;
-            }
-            write!(f, " -s {}", s.scheduler)?;
-            if let Some(p) = s.persistence {
-                write!(f, " -p {p}")?;
-                if let Some(m) = s.netmask {
-                    write!(f, " -M {m}")?;
-                }
-            }
-            if let Some(b) = &s.sched_flags {
-                write!(f, " -b {b}")?;
-            }
-            writeln!(f)?;
+            writeln!(f, "-A {}", s.args())?;
             for d in dests {
-                write!(
-                    f,
-                    "-a {} -r {} {} -w {}",
-                    s.key,
-                    sockaddr(d.addr, d.port),
-                    d.fwd.flag(),
-                    d.weight
-                )?;
-                if d.upper_threshold > 0 {
-                    write!(f, " -x {}", d.upper_threshold)?;
-                }
-                if d.lower_threshold > 0 {
-                    write!(f, " -y {}", d.lower_threshold)?;
-                }
-                writeln!(f)?;
+                writeln!(f, "-a {} {}", s.key, d.args())?;
             }
         }
         Ok(())

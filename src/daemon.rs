@@ -1,0 +1,384 @@
+//! The supervisor: owns every piece of state and loops over a closed
+//! [`Event`] enum. Nothing else holds state that matters; check tasks and
+//! the maintenance scanner only send events.
+//!
+//! Start (ldirectord's `ld_start`): read the kernel's table; a real the
+//! kernel already serves (weight > 0) starts Up without a check, every
+//! other real starts Fresh (down until its first result); reconcile once,
+//! which adopts what is there (a restart changes nothing for healthy
+//! reals); then start one task per check.
+//!
+//! Running: every probe result goes through its check's rise/fall state;
+//! a burst of results is drained before reconciling, so many transitions
+//! cost one diff. The kernel is re-read every `resync` to repair drift
+//! (someone ran `ipvsadm -d` by hand).
+//!
+//! Stop (the shutdown future resolves): check tasks end, and each virtual
+//! with `cleanstop=yes` is removed from the kernel; with `cleanstop=no` the
+//! table is left as is, so traffic keeps flowing while lvsd is away.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use checkers::ProbeError;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::health::maintenance;
+use crate::health::plan::{Plan, Unsupported};
+use crate::health::scheduler::{Outcome, Scheduler};
+use crate::health::state::{CheckState, Health, Verdict};
+use crate::ipvs::desired::{Maintenance, RealStatus, desired};
+use crate::ipvs::diff::diff;
+use crate::ipvs::table::{Destination, ServiceKey, Table};
+use crate::ipvs::{Kernel, KernelError};
+
+/// Knobs of the run loop that are not in the config.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Re-read the kernel's table this often to repair drift.
+    pub resync: Duration,
+    /// Most probes in flight at once.
+    pub max_in_flight: usize,
+    /// How often `maintenancedir` is scanned.
+    pub maintenance_poll: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            resync: Duration::from_secs(10),
+            max_in_flight: 1024,
+            maintenance_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Some virtuals ask for checks this build cannot make.
+    #[error("{}", unsupported_list(.0))]
+    Unsupported(Vec<Unsupported>),
+    /// A checker could not be set up.
+    #[error("setting up the checks: {0}")]
+    Checker(String),
+    /// The kernel's table could not be read at start.
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+}
+
+fn unsupported_list(u: &[Unsupported]) -> String {
+    u.iter()
+        .map(|u| format!("virtual {}: {}", u.virtual_name, u.reason))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Everything that can happen to the daemon.
+#[derive(Debug)]
+pub enum Event {
+    /// A probe finished.
+    Probe(Outcome),
+    /// The set of reals in maintenance changed.
+    Maintenance(Maintenance),
+    /// Time to re-read the kernel's table.
+    Resync,
+    /// Stop.
+    Shutdown,
+}
+
+/// The daemon's state.
+struct Daemon<K> {
+    cfg: Config,
+    plan: Plan,
+    states: Vec<CheckState>,
+    last_error: Vec<Option<ProbeError>>,
+    maintenance: Maintenance,
+    kernel: K,
+    /// The kernel's table as lvsd believes it is (last dump + ops applied).
+    known: Table,
+    owned: HashSet<ServiceKey>,
+    starting: bool,
+    dirty: bool,
+}
+
+/// Runs lvsd on `cfg` against `kernel` until `shutdown` resolves.
+pub async fn run<K: Kernel>(
+    cfg: Config,
+    kernel: K,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let plan = Plan::of(&cfg).map_err(DaemonError::Unsupported)?;
+    let mut d = Daemon::start(cfg, plan, kernel).await?;
+    let (probe_tx, mut probes) = mpsc::channel(4096);
+    let scheduler = Scheduler::start(&d.plan.checks, probe_tx, opts.max_in_flight)
+        .map_err(DaemonError::Checker)?;
+    tracing::info!(
+        "started: {} virtual(s), {} check(s) for {} real(s)",
+        d.cfg.virtuals.len(),
+        scheduler.len(),
+        d.cfg.virtuals.iter().map(|v| v.reals.len()).sum::<usize>()
+    );
+    let (maint_tx, mut maint) = mpsc::channel(4);
+    let _watcher = d.cfg.global.maintenancedir.clone().map(|dir| {
+        let first = d.maintenance.clone();
+        AbortOnDrop(tokio::spawn(maintenance::watch(
+            dir,
+            opts.maintenance_poll,
+            first,
+            maint_tx,
+        )))
+    });
+    let mut resync =
+        tokio::time::interval_at(tokio::time::Instant::now() + opts.resync, opts.resync);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let event = tokio::select! {
+            biased;
+            () = &mut shutdown => Event::Shutdown,
+            Some(o) = probes.recv() => Event::Probe(o),
+            Some(m) = maint.recv() => Event::Maintenance(m),
+            _ = resync.tick() => Event::Resync,
+        };
+        match event {
+            Event::Probe(o) => {
+                d.observe(o);
+                // Coalesce a burst: everything already waiting, one reconcile.
+                while let Ok(o) = probes.try_recv() {
+                    d.observe(o);
+                }
+            }
+            Event::Maintenance(m) => d.set_maintenance(m),
+            Event::Resync => d.resync().await,
+            Event::Shutdown => break,
+        }
+        if d.dirty {
+            d.reconcile().await;
+        }
+    }
+    drop(scheduler);
+    d.stop().await;
+    Ok(())
+}
+
+/// Aborts a helper task when the daemon returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<K: Kernel> Daemon<K> {
+    async fn start(cfg: Config, plan: Plan, mut kernel: K) -> Result<Daemon<K>, DaemonError> {
+        let known = kernel.dump().await?;
+        let maintenance = match &cfg.global.maintenancedir {
+            Some(dir) => maintenance::scan(dir, &mut Default::default()).await,
+            None => Maintenance::default(),
+        };
+        let states = plan
+            .checks
+            .iter()
+            .zip(&plan.members)
+            .map(|(c, members)| {
+                let served = members.iter().all(|&(vi, ri)| {
+                    let vs = &cfg.virtuals[vi];
+                    let d = Destination::of(vs, &vs.reals[ri]);
+                    known
+                        .service(&ServiceKey::from(vs.key))
+                        .is_some_and(|(_, ds)| ds.iter().any(|x| x.same(&d) && x.weight > 0))
+                });
+                if served {
+                    CheckState::up(c.failurecount, c.risecount)
+                } else {
+                    CheckState::fresh(c.failurecount, c.risecount)
+                }
+            })
+            .collect::<Vec<_>>();
+        let owned = cfg
+            .virtuals
+            .iter()
+            .map(|v| ServiceKey::from(v.key))
+            .collect();
+        let mut d = Daemon {
+            last_error: vec![None; states.len()],
+            states,
+            cfg,
+            plan,
+            maintenance,
+            kernel,
+            known,
+            owned,
+            starting: true,
+            dirty: false,
+        };
+        d.reconcile().await;
+        Ok(d)
+    }
+
+    fn status(&self, vi: usize, ri: usize) -> RealStatus {
+        let vs = &self.cfg.virtuals[vi];
+        let d = Destination::of(vs, &vs.reals[ri]);
+        RealStatus {
+            health: self.plan.of_real[vi][ri].map_or(Health::Down, |c| self.states[c].health()),
+            maintenance: self.maintenance.covers(d.addr, d.port),
+        }
+    }
+
+    /// `real 10.0.0.5:80 of tcp:192.0.2.10:80`.
+    fn real_name(&self, vi: usize, ri: usize) -> String {
+        let vs = &self.cfg.virtuals[vi];
+        let d = Destination::of(vs, &vs.reals[ri]);
+        format!(
+            "real {} of {}",
+            d.endpoint(),
+            ServiceKey::from(vs.key).name()
+        )
+    }
+
+    fn observe(&mut self, o: Outcome) {
+        let Some(state) = self.states.get_mut(o.check) else {
+            return;
+        };
+        let verdict = state.observe(o.result.is_ok());
+        let reason = match &o.result {
+            Ok(()) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        self.last_error[o.check] = o.result.err();
+        if verdict.transition().is_some() {
+            self.dirty = true;
+        }
+        let plural = |n: u32, w: &str| {
+            if n == 1 {
+                format!("1 {w}")
+            } else {
+                format!("{n} {w}s")
+            }
+        };
+        for &(vi, ri) in &self.plan.members[o.check] {
+            let who = self.real_name(vi, ri);
+            match verdict {
+                Verdict::Steady => {}
+                Verdict::SoftFailure { n, of } => {
+                    tracing::info!("{who} soft failure {n}/{of}: {reason}")
+                }
+                Verdict::Recovered { after } => {
+                    tracing::info!(
+                        "{who} answers again; resetting {}",
+                        plural(after, "soft failure")
+                    )
+                }
+                Verdict::Rising { n, of } => tracing::info!("{who} answers ({n}/{of} before up)"),
+                Verdict::Confirmed => tracing::warn!("{who} is down at start: {reason}"),
+                Verdict::Down { after } => {
+                    tracing::warn!("{who} down after {}: {reason}", plural(after, "failure"))
+                }
+                Verdict::Up { after } => {
+                    tracing::info!("{who} up after {}", plural(after, "success"))
+                }
+            }
+        }
+    }
+
+    fn set_maintenance(&mut self, m: Maintenance) {
+        for (vi, vs) in self.cfg.virtuals.iter().enumerate() {
+            for (ri, r) in vs.reals.iter().enumerate() {
+                let d = Destination::of(vs, r);
+                match (
+                    self.maintenance.covers(d.addr, d.port),
+                    m.covers(d.addr, d.port),
+                ) {
+                    (false, true) => {
+                        tracing::info!("{} enters maintenance", self.real_name(vi, ri))
+                    }
+                    (true, false) => {
+                        tracing::info!("{} leaves maintenance", self.real_name(vi, ri))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.maintenance = m;
+        self.dirty = true;
+    }
+
+    /// Makes the kernel's table what the config and the health call for.
+    async fn reconcile(&mut self) {
+        self.dirty = false;
+        let want = desired(
+            &self.cfg,
+            |v, r| self.status(v, r),
+            &self.known,
+            self.starting,
+        );
+        self.starting = false;
+        let ops = diff(&want, &self.known, |k| self.owned.contains(k));
+        let mut failed = false;
+        for op in &ops {
+            match self.kernel.apply(op).await {
+                Ok(()) => {
+                    tracing::info!("{op}");
+                    // The kernel accepted it, so it applies to our copy too.
+                    let _ = self.known.apply(op);
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            // Our copy is no longer trustworthy: read the kernel's.
+            match self.kernel.dump().await {
+                Ok(t) => self.known = t,
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+    }
+
+    /// Re-reads the kernel's table and repairs any drift.
+    async fn resync(&mut self) {
+        match self.kernel.dump().await {
+            Ok(t) => {
+                let owned = |k: &ServiceKey| self.owned.contains(k);
+                let drift = diff(&self.known, &t, owned);
+                if !drift.is_empty() {
+                    tracing::warn!(
+                        "the IPVS table changed behind lvsd's back ({} difference(s), e.g. `{}` would undo one); repairing",
+                        drift.len(),
+                        drift[0]
+                    );
+                }
+                self.known = t;
+                self.dirty = true;
+            }
+            Err(e) => tracing::error!("resync: {e}"),
+        }
+    }
+
+    /// Removes the `cleanstop=yes` virtuals.
+    async fn stop(mut self) {
+        let keys: Vec<ServiceKey> = self
+            .cfg
+            .virtuals
+            .iter()
+            .filter(|v| v.cleanstop)
+            .map(|v| ServiceKey::from(v.key))
+            .filter(|k| self.known.service(k).is_some())
+            .collect();
+        for k in keys {
+            let op = crate::ipvs::Op::DelService(k);
+            match self.kernel.apply(&op).await {
+                Ok(()) => tracing::info!("{op} (cleanstop)"),
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+        tracing::info!("stopped");
+    }
+}

@@ -1,0 +1,333 @@
+//! Pure: which checks the config calls for, each once.
+//!
+//! A check is everything that decides what a probe sends and how its
+//! results count (protocol, address, port, request, receive, timeouts,
+//! interval, counts). Reals with equal checks share one: a real in two
+//! virtuals with the same check spec is probed once per interval and its
+//! result feeds both (ldirectord's de-duplication by real id).
+//!
+//! ldirectord's rules applied here: `checktype=connect` on a UDP virtual
+//! pings instead; connect, ping and external checks use `checktimeout`,
+//! negotiate checks `negotiatetimeout`; a ping check sends `checkcount`
+//! echo requests, each waiting `checktimeout`; `checktype=N` does connect
+//! checks with a negotiate check every N; `service=none` is always up;
+//! `checktype=on` and `off` need no probe at all (see `ipvs::desired`).
+
+use core::net::IpAddr;
+use core::time::Duration;
+use std::collections::HashMap;
+
+use crate::config::{
+    CheckType, Config, HttpMethod, Protocol, RealServer, Service, VirtualKey, VirtualService,
+};
+
+/// One probe, as the checkers crate will be asked to make it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProbeSpec {
+    /// Always up (`service=none`).
+    None,
+    /// TCP connect.
+    Connect {
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+    },
+    /// ICMP echo.
+    Ping {
+        /// Address.
+        addr: IpAddr,
+        /// Echo requests per probe.
+        count: u32,
+        /// Wait for each reply.
+        wait: Duration,
+    },
+    /// GET or HEAD over http or https.
+    Http {
+        /// https.
+        tls: bool,
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+        /// Path (with leading `/`).
+        path: String,
+        /// Host header and SNI.
+        virtualhost: Option<String>,
+        /// HEAD instead of GET.
+        head: bool,
+        /// Pattern for the body ("" = any).
+        receive: String,
+        /// Verify the certificate.
+        verify: bool,
+    },
+}
+
+/// A probe and its hard deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Probe {
+    /// What to send.
+    pub spec: ProbeSpec,
+    /// When to give up.
+    pub deadline: Duration,
+}
+
+/// One unique check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Check {
+    /// The probe made every interval.
+    pub probe: Probe,
+    /// `checktype=N`: every N successful probes, this one instead (and
+    /// after any failure, and first).
+    pub negotiate_every: Option<(u32, Probe)>,
+    /// Time between the starts of two probes.
+    pub interval: Duration,
+    /// Failures before down.
+    pub failurecount: u32,
+    /// Successes before up.
+    pub risecount: u32,
+}
+
+/// Which real of which virtual: indexes into `Config::virtuals` and its reals.
+pub type Member = (usize, usize);
+
+/// Every check the config needs, and who uses each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// The unique checks.
+    pub checks: Vec<Check>,
+    /// For each check, the reals whose health it decides.
+    pub members: Vec<Vec<Member>>,
+    /// For each virtual and real, its check (None for checktype on/off).
+    pub of_real: Vec<Vec<Option<usize>>>,
+}
+
+/// Why a virtual cannot be checked by this build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The virtual (`tcp:192.0.2.10:80`) and where it was written.
+    pub virtual_name: String,
+    /// What is missing.
+    pub reason: String,
+}
+
+impl Plan {
+    /// The plan for `cfg`, or every virtual whose checks cannot be made.
+    pub fn of(cfg: &Config) -> Result<Plan, Vec<Unsupported>> {
+        let mut plan = Plan::default();
+        let mut index: HashMap<Check, usize> = HashMap::new();
+        let mut bad = Vec::new();
+        for (vi, vs) in cfg.virtuals.iter().enumerate() {
+            let mut row = Vec::with_capacity(vs.reals.len());
+            for (ri, r) in vs.reals.iter().enumerate() {
+                match check_of(vs, r) {
+                    Ok(None) => row.push(None),
+                    Ok(Some(c)) => {
+                        let id = *index.entry(c.clone()).or_insert_with(|| {
+                            plan.checks.push(c);
+                            plan.members.push(Vec::new());
+                            plan.checks.len() - 1
+                        });
+                        plan.members[id].push((vi, ri));
+                        row.push(Some(id));
+                    }
+                    Err(reason) => {
+                        let name = format!(
+                            "{} ({})",
+                            crate::ipvs::ServiceKey::from(vs.key).name(),
+                            vs.origin
+                        );
+                        if !bad.iter().any(|b: &Unsupported| b.virtual_name == name) {
+                            bad.push(Unsupported {
+                                virtual_name: name,
+                                reason,
+                            });
+                        }
+                        row.push(None);
+                    }
+                }
+            }
+            plan.of_real.push(row);
+        }
+        if bad.is_empty() { Ok(plan) } else { Err(bad) }
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s.max(1))
+}
+
+fn is_udp(vs: &VirtualService) -> bool {
+    matches!(
+        vs.key,
+        VirtualKey::Address {
+            protocol: Protocol::Udp,
+            ..
+        }
+    )
+}
+
+/// The check of one real, None when it needs none.
+fn check_of(vs: &VirtualService, r: &RealServer) -> Result<Option<Check>, String> {
+    let c = &vs.check;
+    let probe = match c.checktype {
+        CheckType::On | CheckType::Off => return Ok(None),
+        CheckType::Connect => connect(vs, r)?,
+        CheckType::Ping => ping(vs, r),
+        CheckType::Negotiate => negotiate(vs, r)?,
+        CheckType::Combined(_) => connect(vs, r)?,
+        CheckType::External | CheckType::ExternalPerl => {
+            return Err(format!(
+                "checktype={} is not built yet in this version of lvsd; use checktype=connect or negotiate meanwhile",
+                c.checktype.to_ldirectord()
+            ));
+        }
+    };
+    let negotiate_every = match c.checktype {
+        CheckType::Combined(n) => Some((n, negotiate(vs, r)?)),
+        _ => None,
+    };
+    Ok(Some(Check {
+        probe,
+        negotiate_every,
+        interval: secs(c.checkinterval),
+        failurecount: c.failurecount,
+        risecount: c.risecount,
+    }))
+}
+
+fn port_of(vs: &VirtualService, r: &RealServer) -> Result<u16, String> {
+    r.check_port(vs)
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("real {} has no port to check: set checkport", r.address))
+}
+
+fn ping(vs: &VirtualService, r: &RealServer) -> Probe {
+    let wait = secs(vs.check.checktimeout);
+    let count = vs.check.checkcount.max(1);
+    Probe {
+        spec: ProbeSpec::Ping {
+            addr: r.address,
+            count,
+            wait,
+        },
+        deadline: wait * count,
+    }
+}
+
+fn connect(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
+    if is_udp(vs) {
+        return Ok(ping(vs, r));
+    }
+    Ok(Probe {
+        spec: ProbeSpec::Connect {
+            addr: r.address,
+            port: port_of(vs, r)?,
+        },
+        deadline: secs(vs.check.checktimeout),
+    })
+}
+
+fn negotiate(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
+    let c = &vs.check;
+    let spec = match c.service {
+        Service::None => ProbeSpec::None,
+        Service::Http | Service::Https => {
+            let request = r.request(vs);
+            ProbeSpec::Http {
+                tls: c.service == Service::Https,
+                addr: r.address,
+                port: port_of(vs, r)?,
+                path: if request.starts_with('/') {
+                    request.to_owned()
+                } else {
+                    format!("/{request}")
+                },
+                virtualhost: c.virtualhost.clone(),
+                head: c.httpmethod == HttpMethod::Head,
+                receive: r.receive(vs).to_owned(),
+                verify: c.verifycert,
+            }
+        }
+        other => {
+            return Err(format!(
+                "service={} checks are not built yet in this version of lvsd; use checktype=connect meanwhile",
+                other.as_str()
+            ));
+        }
+    };
+    Ok(Probe {
+        spec,
+        deadline: secs(c.negotiatetimeout),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Format, Names, parse_str};
+
+    fn plan(text: &str) -> Result<Plan, Vec<Unsupported>> {
+        let l = parse_str(Format::Ldirectord, "t.cf", text, &Names::offline());
+        Plan::of(&l.config.unwrap_or_else(|| panic!("{:?}", l.diagnostics)))
+    }
+
+    #[test]
+    fn a_real_in_two_virtuals_with_the_same_check_is_checked_once() {
+        let p = plan(
+            "checktimeout=3\nvirtual=192.0.2.10:80\n\treal=10.0.0.1:80 gate\n\treal=10.0.0.2:80 gate\n\trequest=\"/h\"\n\nvirtual=192.0.2.11:80\n\treal=10.0.0.1:80 gate\n\trequest=\"/h\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.checks.len(), 2);
+        assert_eq!(p.members[0], [(0, 0), (1, 0)]);
+        assert_eq!(p.of_real, [vec![Some(0), Some(1)], vec![Some(0)]]);
+        let ProbeSpec::Http { path, .. } = &p.checks[0].probe.spec else {
+            panic!()
+        };
+        assert_eq!(path, "/h");
+        assert_eq!(p.checks[0].probe.deadline, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn connect_on_udp_pings_with_checktimeout_per_echo() {
+        let p = plan("virtual=192.0.2.10:53\n\tprotocol=udp\n\treal=10.0.0.1:53 gate\n\tchecktype=connect\n\tcheckcount=3\n\tchecktimeout=2\n\tservice=none\n").unwrap();
+        let c = &p.checks[0];
+        assert!(matches!(c.probe.spec, ProbeSpec::Ping { count: 3, .. }));
+        assert_eq!(c.probe.deadline, Duration::from_secs(6));
+    }
+
+    #[test]
+    fn combined_has_both_probes() {
+        let p = plan("virtual=192.0.2.10:80\n\treal=10.0.0.1:80 gate\n\tchecktype=4\n\tnegotiatetimeout=7\n\tchecktimeout=2\n").unwrap();
+        let c = &p.checks[0];
+        assert!(matches!(c.probe.spec, ProbeSpec::Connect { port: 80, .. }));
+        assert_eq!(c.probe.deadline, Duration::from_secs(2));
+        let (n, neg) = c.negotiate_every.as_ref().unwrap();
+        assert_eq!(*n, 4);
+        assert!(matches!(neg.spec, ProbeSpec::Http { .. }));
+        assert_eq!(neg.deadline, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn on_and_off_need_no_probe() {
+        let p = plan("virtual=192.0.2.10:80\n\treal=10.0.0.1:80 gate\n\tchecktype=on\n").unwrap();
+        assert!(p.checks.is_empty());
+        assert_eq!(p.of_real, [vec![None]]);
+    }
+
+    #[test]
+    fn unbuilt_checks_are_refused_with_the_virtual_named() {
+        let e =
+            plan("virtual=192.0.2.10:389\n\treal=10.0.0.1:389 gate\n\tservice=ldap\n").unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].virtual_name.starts_with("tcp:192.0.2.10:389 (t.cf:1"),
+            "{e:?}"
+        );
+        assert!(
+            e[0].reason
+                .starts_with("service=ldap checks are not built yet"),
+            "{e:?}"
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! One task per unique check: the interval, its jitter, the hard deadline
+//! and the cap on probes in flight.
+//!
+//! - Each task starts at a fixed offset within its first interval (a hash
+//!   of the check), so 10,000 checks spread over the interval instead of
+//!   firing in the same millisecond; later rounds start `interval` after
+//!   the previous start, ±5% jitter, so a probe that takes long does not
+//!   stretch the period (ldirectord's period is interval + every check's
+//!   duration).
+//! - The deadline is enforced by [`checkers::run_probe`], outside the
+//!   checker, so a real that hangs costs its own task its deadline and
+//!   nothing else; a checker that panics is a failed probe.
+//! - A semaphore caps the probes in flight; a task waits for a permit
+//!   before its deadline starts.
+//! - Results go to the daemon over a bounded channel; tasks stop when the
+//!   daemon drops the receiver or the [`Scheduler`] is dropped.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkers::{Checker, Connect, Http, HttpOptions, IcmpSockets, Ping, ProbeError};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::plan::{Check, Probe, ProbeSpec};
+
+/// The result of one probe of one check.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Index of the check in the plan.
+    pub check: usize,
+    /// Up, or why not.
+    pub result: Result<(), ProbeError>,
+    /// When the probe started (after waiting for a permit).
+    pub started: Instant,
+    /// How long it took.
+    pub took: Duration,
+}
+
+/// The running check tasks; dropping it stops them all.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A probe ready to run.
+struct Ready {
+    checker: Arc<dyn Checker>,
+    deadline: Duration,
+}
+
+/// Builds the checker for one probe spec.
+fn build(p: &Probe, icmp: &Arc<IcmpSockets>) -> Result<Ready, String> {
+    let checker: Arc<dyn Checker> = match &p.spec {
+        ProbeSpec::None => Arc::new(AlwaysUp),
+        ProbeSpec::Connect { addr, port } => Arc::new(Connect::new(*addr, *port)),
+        ProbeSpec::Ping { addr, count, wait } => {
+            Arc::new(Ping::new(Arc::clone(icmp), *addr, *count, *wait))
+        }
+        ProbeSpec::Http {
+            tls,
+            addr,
+            port,
+            path,
+            virtualhost,
+            head,
+            receive,
+            verify,
+        } => {
+            let mut o = HttpOptions::get(*tls, *addr, *port, path);
+            o.virtualhost = virtualhost.clone();
+            o.head = *head;
+            o.verify_tls = *verify;
+            if !receive.is_empty() {
+                // The config reader already refused patterns that do not compile.
+                o.receive =
+                    Some(regex::bytes::Regex::new(receive).map_err(|e| format!("receive: {e}"))?);
+            }
+            Arc::new(Http::new(o)?)
+        }
+    };
+    Ok(Ready {
+        checker,
+        deadline: p.deadline,
+    })
+}
+
+/// `service=none`: ldirectord's `check_none`, always up.
+struct AlwaysUp;
+
+impl Checker for AlwaysUp {
+    fn subject(&self) -> &str {
+        "service=none"
+    }
+
+    fn probe(&self) -> checkers::Probe<'_> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A deterministic fraction in [0, 1) from a hash.
+fn fraction(h: u64) -> f64 {
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn hash_of(c: &Check) -> u64 {
+    let mut h = DefaultHasher::new();
+    c.hash(&mut h);
+    h.finish()
+}
+
+impl Scheduler {
+    /// Starts one task per check. Fails only when a checker cannot be
+    /// built (the TLS stack, a pattern), naming the check.
+    pub fn start(
+        checks: &[Check],
+        tx: mpsc::Sender<Outcome>,
+        max_in_flight: usize,
+    ) -> Result<Scheduler, String> {
+        let icmp = IcmpSockets::new();
+        let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+        let mut s = Scheduler::default();
+        for (id, c) in checks.iter().enumerate() {
+            let probe = build(&c.probe, &icmp)?;
+            let negotiate = match &c.negotiate_every {
+                Some((n, p)) => Some((*n, build(p, &icmp)?)),
+                None => None,
+            };
+            let seed = hash_of(c);
+            let task = CheckTask {
+                id,
+                probe,
+                negotiate,
+                interval: c.interval,
+                seed,
+                tx: tx.clone(),
+                permits: Arc::clone(&permits),
+            };
+            s.tasks.push(tokio::spawn(task.run()));
+        }
+        Ok(s)
+    }
+
+    /// Number of check tasks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether there are no check tasks.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+struct CheckTask {
+    id: usize,
+    probe: Ready,
+    negotiate: Option<(u32, Ready)>,
+    interval: Duration,
+    seed: u64,
+    tx: mpsc::Sender<Outcome>,
+    permits: Arc<Semaphore>,
+}
+
+impl CheckTask {
+    async fn run(mut self) {
+        let mut next = Instant::now() + self.interval.mul_f64(fraction(self.seed));
+        // checktype=N: the first probe negotiates, then every N good connects.
+        let mut connects_since_negotiate = u32::MAX;
+        loop {
+            tokio::time::sleep_until(next).await;
+            let use_negotiate = match &self.negotiate {
+                Some((n, _)) => connects_since_negotiate >= *n,
+                None => false,
+            };
+            let ready = match (&self.negotiate, use_negotiate) {
+                (Some((_, neg)), true) => neg,
+                _ => &self.probe,
+            };
+            let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
+                return;
+            };
+            let started = Instant::now();
+            let result = checkers::run_probe(Arc::clone(&ready.checker), ready.deadline).await;
+            drop(permit);
+            connects_since_negotiate = match (&result, use_negotiate) {
+                (Err(_), _) => u32::MAX,
+                (Ok(()), true) => 0,
+                (Ok(()), false) => connects_since_negotiate.saturating_add(1),
+            };
+            let took = started.elapsed();
+            let outcome = Outcome {
+                check: self.id,
+                result,
+                started,
+                took,
+            };
+            if self.tx.send(outcome).await.is_err() {
+                return;
+            }
+            // ±5% so checks that started together drift apart.
+            self.seed = self
+                .seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let jitter = self.interval.mul_f64(0.1 * fraction(self.seed));
+            next = (started + self.interval + jitter)
+                .checked_sub(self.interval / 20)
+                .unwrap_or(started)
+                .max(Instant::now());
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! The daemon end to end with the in-memory kernel and paused time: real
+//! HTTP backends on 127.0.0.1, real checkers, the real scheduler; only the
+//! kernel is a table in memory and the clock is tokio's test clock.
+#![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use lvsd::config::{Config, Format, Names, parse_str};
+use lvsd::daemon::{self, RunOptions};
+use lvsd::ipvs::table::Table;
+use lvsd::ipvs::{MemoryKernel, Op};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep};
+
+/// An HTTP backend whose answer the test switches: a status code, or 0
+/// for "accept and never answer".
+struct Backend {
+    addr: SocketAddr,
+    status: Arc<AtomicU16>,
+    hits: Arc<Mutex<Vec<(Instant, u16)>>>,
+}
+
+impl Backend {
+    async fn start() -> Backend {
+        let status = Arc::new(AtomicU16::new(200));
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new()
+            .route("/health", get(answer))
+            .with_state((Arc::clone(&status), Arc::clone(&hits)));
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        Backend { addr, status, hits }
+    }
+
+    fn set(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Times of the requests answered `status` since `since`.
+    fn hits_since(&self, since: Instant) -> Vec<(Instant, u16)> {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t >= since)
+            .collect()
+    }
+
+    fn real(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+type Shared = (Arc<AtomicU16>, Arc<Mutex<Vec<(Instant, u16)>>>);
+
+async fn answer(State((status, hits)): State<Shared>) -> (StatusCode, &'static str) {
+    let s = status.load(Ordering::SeqCst);
+    hits.lock().unwrap().push((Instant::now(), s));
+    if s == 0 {
+        std::future::pending::<()>().await;
+    }
+    (StatusCode::from_u16(s).unwrap(), "Service Up")
+}
+
+fn config(text: &str) -> Config {
+    let l = parse_str(Format::Ldirectord, "test.cf", text, &Names::offline());
+    l.config.unwrap_or_else(|| panic!("{:#?}", l.diagnostics))
+}
+
+struct Running {
+    kernel: MemoryKernel,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), daemon::DaemonError>>,
+}
+
+impl Running {
+    fn start(cfg: Config, kernel: MemoryKernel) -> Running {
+        let (tx, rx) = oneshot::channel::<()>();
+        let opts = RunOptions {
+            resync: Duration::from_secs(5),
+            ..RunOptions::default()
+        };
+        let task = tokio::spawn(daemon::run(cfg, kernel.clone(), opts, async {
+            let _ = rx.await;
+        }));
+        Running {
+            kernel,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) -> MemoryKernel {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+        self.kernel
+    }
+
+    /// The weight of `dest` in tcp:192.0.2.10:80, None when absent.
+    fn weight(&self, dest: &str) -> Option<u32> {
+        let t = self.kernel.table();
+        let (_, ds) = t
+            .services
+            .iter()
+            .find(|(s, _)| s.key.name() == "tcp:192.0.2.10:80")?;
+        ds.iter().find(|d| d.endpoint() == dest).map(|d| d.weight)
+    }
+
+    /// When the first op matching `f` was applied at or after `since`.
+    fn op_time(&self, since: Instant, f: impl Fn(&Op) -> bool) -> Option<Instant> {
+        self.kernel
+            .lock()
+            .ops
+            .iter()
+            .find(|(t, op)| *t >= since && f(op))
+            .map(|(t, _)| *t)
+    }
+}
+
+fn is_weight(op: &Op, dest: &str, w: u32) -> bool {
+    matches!(op, Op::EditDest(_, d) | Op::AddDest(_, d) if d.endpoint() == dest && d.weight == w)
+}
+
+fn is_del(op: &Op, dest: &str) -> bool {
+    matches!(op, Op::DelDest(_, d) if d.endpoint() == dest)
+}
+
+/// The n-th (1-based) hit with the given status since `since`, and the one after it.
+fn nth(hits: &[(Instant, u16)], status: u16, n: usize) -> (Instant, Option<Instant>) {
+    let mut it = hits
+        .iter()
+        .filter(|(_, s)| *s == status)
+        .map(|(t, _)| *t)
+        .skip(n - 1);
+    (it.next().unwrap(), it.next())
+}
+
+fn two_reals(a: &Backend, b: &Backend, quiescent: &str, extra: &str) -> Config {
+    config(&format!(
+        "checkinterval=1\nnegotiatetimeout=2\nfailurecount=3\nrisecount=2\nquiescent={quiescent}\n{extra}\
+         virtual=192.0.2.10:80\n\treal={} gate\n\treal={} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n",
+        a.real(),
+        b.real()
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn quiescent_real_goes_to_weight_0_after_exactly_failurecount_failures_and_back_after_risecount()
+ {
+    let (a, b) = (Backend::start().await, Backend::start().await);
+    let d = Running::start(two_reals(&a, &b, "yes", ""), MemoryKernel::new());
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        (d.weight(&a.real()), d.weight(&b.real())),
+        (Some(1), Some(1))
+    );
+
+    let t0 = Instant::now();
+    a.set(503);
+    sleep(Duration::from_secs(6)).await;
+    assert_eq!(d.weight(&a.real()), Some(0));
+    let when = d.op_time(t0, |op| is_weight(op, &a.real(), 0)).unwrap();
+    let (third, fourth) = nth(&a.hits_since(t0), 503, 3);
+    assert_eq!(when, third, "weight 0 exactly at the 3rd failure");
+    assert!(fourth.is_none_or(|f| when < f));
+    assert_eq!(
+        d.weight(&b.real()),
+        Some(1),
+        "the healthy real is untouched"
+    );
+
+    let t1 = Instant::now();
+    a.set(200);
+    sleep(Duration::from_secs(4)).await;
+    assert_eq!(d.weight(&a.real()), Some(1));
+    let when = d.op_time(t1, |op| is_weight(op, &a.real(), 1)).unwrap();
+    let (second, _) = nth(&a.hits_since(t1), 200, 2);
+    assert_eq!(when, second, "back exactly at the 2nd success");
+    // Only a's two edits happened after start-up.
+    let after_start: Vec<String> = d
+        .kernel
+        .lock()
+        .ops
+        .iter()
+        .filter(|(t, _)| *t >= t0)
+        .map(|(_, o)| o.to_string())
+        .collect();
+    assert_eq!(
+        after_start,
+        [
+            format!("ipvsadm -e -t 192.0.2.10:80 -r {} -g -w 0", a.real()),
+            format!("ipvsadm -e -t 192.0.2.10:80 -r {} -g -w 1", a.real()),
+        ]
+    );
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_quiescent_real_is_removed_and_re_added() {
+    let (a, b) = (Backend::start().await, Backend::start().await);
+    let d = Running::start(two_reals(&a, &b, "no", ""), MemoryKernel::new());
+    sleep(Duration::from_millis(1500)).await;
+    let t0 = Instant::now();
+    a.set(500);
+    sleep(Duration::from_secs(6)).await;
+    assert_eq!(d.weight(&a.real()), None);
+    let when = d.op_time(t0, |op| is_del(op, &a.real())).unwrap();
+    assert_eq!(when, nth(&a.hits_since(t0), 500, 3).0);
+    let t1 = Instant::now();
+    a.set(200);
+    sleep(Duration::from_secs(4)).await;
+    assert_eq!(d.weight(&a.real()), Some(1));
+    let when = d.op_time(t1, |op| is_weight(op, &a.real(), 1)).unwrap();
+    assert_eq!(when, nth(&a.hits_since(t1), 200, 2).0);
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fallback_appears_when_all_reals_are_down_and_goes_when_one_is_up() {
+    let (a, b) = (Backend::start().await, Backend::start().await);
+    let cfg = two_reals(&a, &b, "no", "fallback=127.0.0.1:8080 gate\n");
+    let d = Running::start(cfg, MemoryKernel::new());
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(d.weight("127.0.0.1:8080"), None);
+    a.set(503);
+    sleep(Duration::from_secs(5)).await;
+    assert_eq!(d.weight("127.0.0.1:8080"), None, "one real is still up");
+    let t0 = Instant::now();
+    b.set(503);
+    sleep(Duration::from_secs(5)).await;
+    assert_eq!(d.weight("127.0.0.1:8080"), Some(1));
+    assert_eq!(
+        d.kernel.table().services[0].1.len(),
+        1,
+        "only the fallback is left"
+    );
+    // The fallback goes in before the last real leaves.
+    let add_fb = d
+        .op_time(t0, |op| is_weight(op, "127.0.0.1:8080", 1))
+        .unwrap();
+    let del_b = d.op_time(t0, |op| is_del(op, &b.real())).unwrap();
+    assert_eq!(add_fb, del_b);
+    let ops = d.kernel.commands();
+    let i_fb = ops
+        .iter()
+        .position(|o| o.contains("-r 127.0.0.1:8080"))
+        .unwrap();
+    let i_b = ops
+        .iter()
+        .rposition(|o| o.starts_with("ipvsadm -d") && o.contains(&b.real()))
+        .unwrap();
+    assert!(i_fb < i_b, "{ops:#?}");
+
+    b.set(200);
+    sleep(Duration::from_secs(4)).await;
+    assert_eq!(d.weight("127.0.0.1:8080"), None);
+    assert_eq!(d.weight(&b.real()), Some(1));
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn maintenancedir_drains_and_restores_a_real() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (Backend::start().await, Backend::start().await);
+    let extra = format!("maintenancedir={}\n", dir.path().display());
+    let d = Running::start(two_reals(&a, &b, "yes", &extra), MemoryKernel::new());
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(d.weight(&a.real()), Some(1));
+    std::fs::write(dir.path().join(a.real()), "").unwrap();
+    sleep(Duration::from_secs(3)).await;
+    assert_eq!(d.weight(&a.real()), Some(0), "drained");
+    assert_eq!(d.weight(&b.real()), Some(1));
+    std::fs::remove_file(dir.path().join(a.real())).unwrap();
+    sleep(Duration::from_secs(3)).await;
+    assert_eq!(d.weight(&a.real()), Some(1), "restored");
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_real_does_not_delay_any_other_check() {
+    let (a, b) = (Backend::start().await, Backend::start().await);
+    let cfg = config(&format!(
+        "checkinterval=1\nnegotiatetimeout=30\nquiescent=yes\nvirtual=192.0.2.10:80\n\treal={} gate\n\treal={} gate\n\trequest=\"/health\"\n",
+        a.real(),
+        b.real()
+    ));
+    let d = Running::start(cfg, MemoryKernel::new());
+    sleep(Duration::from_millis(1500)).await;
+    let t0 = Instant::now();
+    a.set(0);
+    sleep(Duration::from_secs(40)).await;
+    // b is probed every second all along, although a hangs for 30 s a time.
+    let b_hits = b.hits_since(t0);
+    assert!(
+        (38..=42).contains(&b_hits.len()),
+        "{} probes of b in 40 s",
+        b_hits.len()
+    );
+    let gaps = b_hits.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
+    assert!(
+        gaps <= Duration::from_millis(1100),
+        "largest gap between b's probes: {gaps:?}"
+    );
+    // a went to weight 0 when its first hanging probe hit the deadline.
+    let when = d.op_time(t0, |op| is_weight(op, &a.real(), 0)).unwrap();
+    let first = a.hits_since(t0)[0].0;
+    assert_eq!(when - first, Duration::from_secs(30));
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_real_shared_by_two_virtuals_is_probed_once_per_interval() {
+    let a = Backend::start().await;
+    let cfg = config(&format!(
+        "checkinterval=1\nvirtual=192.0.2.10:80\n\treal={r} gate\n\trequest=\"/health\"\n\nvirtual=192.0.2.11:80\n\treal={r} gate\n\trequest=\"/health\"\n",
+        r = a.real()
+    ));
+    let d = Running::start(cfg, MemoryKernel::new());
+    sleep(Duration::from_millis(1500)).await;
+    let t0 = Instant::now();
+    sleep(Duration::from_secs(20)).await;
+    let n = a.hits_since(t0).len();
+    assert!((19..=21).contains(&n), "{n} probes in 20 s");
+    // ... and its result feeds both virtuals.
+    a.set(503);
+    sleep(Duration::from_secs(2)).await;
+    let t = d.kernel.table();
+    assert_eq!(t.services.len(), 2);
+    assert!(t.services.iter().all(|(_, ds)| ds.is_empty()), "{t}");
+    d.stop().await;
+}
+
+fn thousand(checktype: &str) -> Config {
+    let mut text =
+        format!("checkinterval=1\nquiescent=yes\nvirtual=192.0.2.10:80\n\tchecktype={checktype}\n");
+    for i in 0..1000 {
+        text.push_str(&format!(
+            "\treal=10.1.{}.{}:80 gate\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    config(&text)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thousand_reals_converge_in_one_reconcile_pass() {
+    let cfg = thousand("on");
+    let d = Running::start(cfg.clone(), MemoryKernel::new());
+    sleep(Duration::from_secs(12)).await;
+    assert_eq!(d.kernel.table(), Table::all_up(&cfg));
+    // One service and 1,000 destinations, each added once, and nothing since
+    // (two resyncs found nothing to repair).
+    assert_eq!(d.kernel.lock().ops.len(), 1001);
+    assert!(d.kernel.lock().dumps >= 3);
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_adopts_the_table_and_changes_nothing() {
+    // lvsd was restarted: the kernel already serves both reals (one at a
+    // weight the config gives it). No flush, no weight flicker, no op.
+    let (a, b) = (Backend::start().await, Backend::start().await);
+    let cfg = config(&format!(
+        "checkinterval=1\nquiescent=yes\nvirtual=192.0.2.10:80\n\treal={} gate 3\n\treal={} gate\n\trequest=\"/health\"\n",
+        a.real(),
+        b.real()
+    ));
+    let before = Table::all_up(&cfg);
+    let d = Running::start(cfg, MemoryKernel::with_table(before.clone()));
+    sleep(Duration::from_secs(12)).await;
+    assert!(
+        a.hits_since(Instant::now() - Duration::from_secs(10)).len() >= 9,
+        "checks ran"
+    );
+    assert!(d.kernel.lock().ops.is_empty(), "{:?}", d.kernel.commands());
+    assert_eq!(d.kernel.table(), before);
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_is_repaired_at_the_next_resync_and_foreign_services_are_left_alone() {
+    let a = Backend::start().await;
+    let cfg = config(&format!(
+        "checkinterval=1\nvirtual=192.0.2.10:80\n\treal={} gate\n\trequest=\"/health\"\n",
+        a.real()
+    ));
+    // A service lvsd does not own, already in the kernel.
+    let foreign = config("virtual=192.0.2.99:25\n\treal=10.9.9.9:25 gate\n\tchecktype=on\n");
+    let d = Running::start(cfg, MemoryKernel::with_table(Table::all_up(&foreign)));
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(d.kernel.table().services.len(), 2);
+    // Someone runs `ipvsadm -d` by hand.
+    let (key, dest) = {
+        let t = d.kernel.table();
+        let (s, ds) = t
+            .services
+            .iter()
+            .find(|(s, _)| s.key.name() == "tcp:192.0.2.10:80")
+            .unwrap();
+        (s.key, ds[0].clone())
+    };
+    d.kernel
+        .lock()
+        .table
+        .apply(&Op::DelDest(key, dest))
+        .unwrap();
+    sleep(Duration::from_secs(6)).await;
+    assert_eq!(d.weight(&a.real()), Some(1), "re-added at the resync");
+    let k = d.stop().await;
+    // cleanstop (default yes) removed lvsd's service, not the foreign one.
+    assert_eq!(k.table(), Table::all_up(&foreign));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cleanstop_no_leaves_the_table_as_it_is() {
+    let a = Backend::start().await;
+    let cfg = config(&format!(
+        "checkinterval=1\ncleanstop=no\nvirtual=192.0.2.10:80\n\treal={} gate\n\trequest=\"/health\"\n",
+        a.real()
+    ));
+    let d = Running::start(cfg, MemoryKernel::new());
+    sleep(Duration::from_millis(1500)).await;
+    let before = d.kernel.table();
+    assert_eq!(before.services[0].1.len(), 1);
+    let k = d.stop().await;
+    assert_eq!(k.table(), before);
+}
