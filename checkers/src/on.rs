@@ -1,7 +1,7 @@
-//! `checktype=on`: the real is always up and nothing is sent to it.
+//! Always up, nothing sent: `service=none` (ldirectord's `check_none`).
 //!
-//! (`checktype=off` has no checker: its reals are never activated, which is
-//! the caller's decision, not a probe's.)
+//! `checktype=on` and `checktype=off` need no probe at all: their reals are
+//! always, or never, activated, which is the caller's decision.
 
 use crate::{Checker, Probe};
 
@@ -11,7 +11,7 @@ pub struct On;
 
 impl Checker for On {
     fn subject(&self) -> &str {
-        "checktype=on"
+        "no check (always up)"
     }
 
     fn probe(&self) -> Probe<'_> {

@@ -62,7 +62,8 @@ struct Ready {
 /// Builds the checker for one probe spec.
 fn build(p: &Probe, icmp: &Arc<IcmpSockets>) -> Result<Ready, String> {
     let checker: Arc<dyn Checker> = match &p.spec {
-        ProbeSpec::None => Arc::new(AlwaysUp),
+        // `service=none`: ldirectord's `check_none`, always up.
+        ProbeSpec::None => Arc::new(checkers::On),
         ProbeSpec::Connect { addr, port } => Arc::new(Connect::new(*addr, *port)),
         ProbeSpec::Ping { addr, count, wait } => {
             Arc::new(Ping::new(Arc::clone(icmp), *addr, *count, *wait))
@@ -93,19 +94,6 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>) -> Result<Ready, String> {
         checker,
         deadline: p.deadline,
     })
-}
-
-/// `service=none`: ldirectord's `check_none`, always up.
-struct AlwaysUp;
-
-impl Checker for AlwaysUp {
-    fn subject(&self) -> &str {
-        "service=none"
-    }
-
-    fn probe(&self) -> checkers::Probe<'_> {
-        Box::pin(async { Ok(()) })
-    }
 }
 
 /// A deterministic fraction in [0, 1) from a hash.

@@ -1,6 +1,6 @@
 //! Kernels without a kernel: an in-memory table for tests, and the dry-run
-//! kernel of `lvsd run --dry-run`, which logs every op and can append it
-//! to an ops log (one JSON object per line, documented in the README).
+//! kernel of `lvsd run --dry-run`, which can append every op to an ops log
+//! (one JSON object per line, documented in the README).
 
 use std::fs::File;
 use std::io::Write;
@@ -88,7 +88,7 @@ impl Kernel for MemoryKernel {
     }
 }
 
-/// `lvsd run --dry-run`: an in-memory table, every op logged.
+/// `lvsd run --dry-run`: an in-memory table, every op optionally recorded.
 #[derive(Debug)]
 pub struct DryRun {
     table: MemoryKernel,
@@ -133,8 +133,8 @@ impl Kernel for DryRun {
     }
 
     async fn apply(&mut self, op: &Op) -> Result<(), KernelError> {
+        // The daemon logs every op it applies; the ops log is the dry run's own record.
         self.table.apply_now(op)?;
-        tracing::info!("dry-run: {op}");
         if let Some(f) = &mut self.ops_log {
             let ts = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
