@@ -64,7 +64,8 @@ impl HttpOptions {
 #[derive(Debug)]
 pub struct Http {
     client: reqwest::Client,
-    url: String,
+    /// Parsed once: a check sends the same URL every interval.
+    url: reqwest::Url,
     host_header: Option<String>,
     head: bool,
     receive: Option<Regex>,
@@ -123,9 +124,11 @@ impl Http {
             Some(vh) => format!("{method} {scheme}://{real}{path} (Host: {vh})"),
             None => format!("{method} {scheme}://{real}{path}"),
         };
+        let url = format!("{scheme}://{url_host}{path}");
+        let url = reqwest::Url::parse(&url).map_err(|e| format!("cannot check {url}: {e}"))?;
         Ok(Http {
             client,
-            url: format!("{scheme}://{url_host}{path}"),
+            url,
             host_header: o.virtualhost,
             head: o.head,
             receive: o.receive,
@@ -137,9 +140,9 @@ impl Http {
     async fn run(&self) -> Result<(), ProbeError> {
         let fail = |step, reason: String| ProbeError::new(&self.subject, step, reason);
         let mut req = if self.head {
-            self.client.head(&self.url)
+            self.client.head(self.url.clone())
         } else {
-            self.client.get(&self.url)
+            self.client.get(self.url.clone())
         };
         if let Some(h) = &self.host_header {
             req = req.header(reqwest::header::HOST, h);
