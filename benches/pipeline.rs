@@ -136,10 +136,11 @@ async fn bench(n: usize, secs: u64, dir: &std::path::Path) -> Row {
     let mut lags = Vec::new();
     for line in std::fs::read_to_string(&ops).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if v["op"] == "edit-dest" && v["weight"] == 0 {
-            if let Some(t0) = v["dest"].as_str().and_then(|d| switched.remove(d)) {
-                lags.push(v["ts"].as_f64().unwrap() - t0);
-            }
+        if v["op"] != "edit-dest" || v["weight"] != 0 {
+            continue;
+        }
+        if let Some(t0) = v["dest"].as_str().and_then(|d| switched.remove(d)) {
+            lags.push(v["ts"].as_f64().unwrap() - t0);
         }
     }
     if !switched.is_empty() {

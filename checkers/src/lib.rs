@@ -118,8 +118,10 @@ fn one_line(s: &str) -> String {
 /// panics yields a failed probe (`Step::Internal`), not a dead caller.
 pub async fn run_probe(checker: Arc<dyn Checker>, deadline: Duration) -> Result<(), ProbeError> {
     let c = Arc::clone(&checker);
-    let mut task = tokio::spawn(async move { c.probe().await });
-    match tokio::time::timeout(deadline, &mut task).await {
+    // Aborted when this future is dropped too (the caller stopped), so a
+    // probe never outlives the check that started it.
+    let mut task = AbortOnDrop(tokio::spawn(async move { c.probe().await }));
+    match tokio::time::timeout(deadline, &mut task.0).await {
         Ok(Ok(result)) => result,
         Ok(Err(e)) if e.is_panic() => Err(ProbeError::new(
             checker.subject(),
@@ -131,14 +133,19 @@ pub async fn run_probe(checker: Arc<dyn Checker>, deadline: Duration) -> Result<
             Step::Internal,
             "the probe was cancelled",
         )),
-        Err(_) => {
-            task.abort();
-            Err(ProbeError::new(
-                checker.subject(),
-                Step::Deadline,
-                format!("no answer within {}", human(deadline)),
-            ))
-        }
+        Err(_) => Err(ProbeError::new(
+            checker.subject(),
+            Step::Deadline,
+            format!("no answer within {}", human(deadline)),
+        )),
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<Result<(), ProbeError>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -223,6 +230,40 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.step, Step::Deadline);
         assert_eq!(e.to_string(), "connect 10.0.0.5:80: no answer within 1.5s");
+    }
+
+    struct Flags(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Flags {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    struct HangsUntilDropped(Arc<std::sync::atomic::AtomicBool>);
+    impl Checker for HangsUntilDropped {
+        fn subject(&self) -> &str {
+            "hangs"
+        }
+        fn probe(&self) -> Probe<'_> {
+            let flag = Flags(Arc::clone(&self.0));
+            Box::pin(async move {
+                let _flag = flag;
+                std::future::pending().await
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_never_outlives_its_caller() {
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let c = Arc::new(HangsUntilDropped(Arc::clone(&dropped)));
+        let caller = run_probe(c, Duration::from_secs(60));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), caller)
+                .await
+                .is_err()
+        );
+        tokio::task::yield_now().await;
+        assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]
