@@ -437,3 +437,27 @@ async fn cleanstop_no_leaves_the_table_as_it_is() {
     let k = d.stop().await;
     assert_eq!(k.table(), before);
 }
+
+#[tokio::test(start_paused = true)]
+async fn checktype_n_negotiates_first_then_every_n_connects() {
+    let a = Backend::start().await;
+    let cfg = config(&format!(
+        "checkinterval=1\nvirtual=192.0.2.10:80\n\treal={} gate\n\tchecktype=3\n\trequest=\"/health\"\n",
+        a.real()
+    ));
+    let t0 = Instant::now();
+    let d = Running::start(cfg, MemoryKernel::new());
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(a.hits_since(t0).len(), 1, "the first probe negotiates");
+    sleep(Duration::from_secs(11)).await;
+    // 12 or 13 probes (first one within the first second, then every
+    // 1 s ± 5%): N C C C N C C C N C C C (N) — HTTP requests only on N.
+    let n = a.hits_since(t0).len();
+    assert!((3..=4).contains(&n), "{n} HTTP requests");
+    assert_eq!(d.weight(&a.real()), Some(1));
+    // A negotiate failure takes the real out even though connects succeed.
+    a.set(503);
+    sleep(Duration::from_secs(5)).await;
+    assert_eq!(d.weight(&a.real()), None);
+    d.stop().await;
+}

@@ -107,6 +107,13 @@ fn hash_of(c: &Check) -> u64 {
     h.finish()
 }
 
+/// When, within its first interval, a check first runs: a fixed point
+/// derived from the check itself, so checks spread evenly and a restart
+/// keeps each one's phase.
+pub fn first_offset(c: &Check) -> Duration {
+    c.interval.mul_f64(fraction(hash_of(c)))
+}
+
 impl Scheduler {
     /// Starts one task per check. Fails only when a checker cannot be
     /// built (the TLS stack, a pattern), naming the check.
@@ -127,6 +134,7 @@ impl Scheduler {
             let seed = hash_of(c);
             let task = CheckTask {
                 id,
+                first: first_offset(c),
                 probe,
                 negotiate,
                 interval: c.interval,
@@ -152,6 +160,7 @@ impl Scheduler {
 
 struct CheckTask {
     id: usize,
+    first: Duration,
     probe: Ready,
     negotiate: Option<(u32, Ready)>,
     interval: Duration,
@@ -162,7 +171,7 @@ struct CheckTask {
 
 impl CheckTask {
     async fn run(mut self) {
-        let mut next = Instant::now() + self.interval.mul_f64(fraction(self.seed));
+        let mut next = Instant::now() + self.first;
         // checktype=N: the first probe negotiates, then every N good connects.
         let mut connects_since_negotiate = u32::MAX;
         loop {
@@ -207,5 +216,38 @@ impl CheckTask {
                 .unwrap_or(started)
                 .max(Instant::now());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_thousand_checks_spread_over_their_interval() {
+        let mut per_ms = vec![0u32; 1000];
+        for port in 1..=10_000u16 {
+            let c = Check {
+                probe: Probe {
+                    spec: ProbeSpec::Connect {
+                        addr: "10.0.0.5".parse().unwrap(),
+                        port,
+                    },
+                    deadline: Duration::from_secs(5),
+                },
+                negotiate_every: None,
+                interval: Duration::from_secs(1),
+                failurecount: 1,
+                risecount: 1,
+            };
+            let off = first_offset(&c);
+            assert!(off < c.interval);
+            per_ms[off.as_millis() as usize] += 1;
+        }
+        // Uniform would be 10 a millisecond; no millisecond gets a crowd
+        // and none is left empty.
+        let (min, max) = (per_ms.iter().min().unwrap(), per_ms.iter().max().unwrap());
+        assert!(*max <= 30, "{max} checks in one millisecond");
+        assert!(*min >= 1, "an empty millisecond");
     }
 }
