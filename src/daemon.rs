@@ -9,6 +9,8 @@
 //! reals); then start one task per check.
 //!
 //! Running: every probe result goes through its check's rise/fall state;
+//! `fallbackcommand` runs when a virtual loses its last real or gets one
+//! back;
 //! a burst of results is drained before reconciling, so many transitions
 //! cost one diff. The kernel is re-read every `resync` to repair drift
 //! (someone ran `ipvsadm -d` by hand).
@@ -29,7 +31,7 @@ use crate::health::maintenance;
 use crate::health::plan::{Plan, Unsupported};
 use crate::health::scheduler::{Outcome, Scheduler};
 use crate::health::state::{CheckState, Health, Verdict};
-use crate::ipvs::desired::{Maintenance, RealStatus, desired};
+use crate::ipvs::desired::{Maintenance, RealStatus, desired, serves};
 use crate::ipvs::diff::diff;
 use crate::ipvs::table::{Destination, ServiceKey, Table};
 use crate::ipvs::{Kernel, KernelError};
@@ -102,6 +104,9 @@ struct Daemon<K> {
     owned: HashSet<ServiceKey>,
     starting: bool,
     dirty: bool,
+    /// Per virtual: whether `fallbackcommand` last ran with `start` (no
+    /// real up) or `stop`; None before the first reconcile.
+    fallback_state: Vec<Option<bool>>,
 }
 
 /// Runs lvsd on `cfg` against `kernel` until `shutdown` resolves.
@@ -205,6 +210,7 @@ impl<K: Kernel> Daemon<K> {
             .iter()
             .map(|v| ServiceKey::from(v.key))
             .collect();
+        let fallback_state = vec![None; cfg.virtuals.len()];
         let mut d = Daemon {
             last_error: vec![None; states.len()],
             states,
@@ -216,6 +222,7 @@ impl<K: Kernel> Daemon<K> {
             owned,
             starting: true,
             dirty: false,
+            fallback_state,
         };
         d.reconcile().await;
         Ok(d)
@@ -333,11 +340,60 @@ impl<K: Kernel> Daemon<K> {
                 }
             }
         }
+        self.run_fallback_commands();
         if failed {
             // Our copy is no longer trustworthy: read the kernel's.
             match self.kernel.dump().await {
                 Ok(t) => self.known = t,
                 Err(e) => tracing::error!("{e}"),
+            }
+        }
+    }
+
+    /// ldirectord's `do_fallback_command`: `fallbackcommand start|stop
+    /// vip:vport proto` through the shell, once per change of "no real of
+    /// this virtual is up" (and once at start with the state then). It runs
+    /// in the background: a slow command never holds up the loop.
+    fn run_fallback_commands(&mut self) {
+        for (vi, vs) in self.cfg.virtuals.iter().enumerate() {
+            let Some(cmd) = &vs.fallbackcommand else {
+                continue;
+            };
+            let none_up = !(0..vs.reals.len()).any(|ri| serves(vs, self.status(vi, ri)));
+            if self.fallback_state[vi] == Some(none_up) {
+                continue;
+            }
+            self.fallback_state[vi] = Some(none_up);
+            let what = match vs.key {
+                crate::config::VirtualKey::Address {
+                    address,
+                    port,
+                    protocol,
+                } => format!(
+                    "{} {}",
+                    std::net::SocketAddr::new(address, port),
+                    protocol.as_str()
+                ),
+                crate::config::VirtualKey::Fwmark { fwmark, .. } => format!("{fwmark} fwm"),
+            };
+            let line = format!("{cmd} {} {what}", if none_up { "start" } else { "stop" });
+            tracing::info!("running fallbackcommand: {line}");
+            match tokio::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&line)
+                .kill_on_drop(false)
+                .spawn()
+            {
+                Ok(mut child) => {
+                    tokio::spawn(async move {
+                        match child.wait().await {
+                            Ok(s) if s.success() => {}
+                            Ok(s) => tracing::warn!("fallbackcommand `{line}` failed: {s}"),
+                            Err(e) => tracing::warn!("fallbackcommand `{line}`: {e}"),
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!("cannot run fallbackcommand `{line}`: {e}"),
             }
         }
     }

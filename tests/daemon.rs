@@ -461,3 +461,52 @@ async fn checktype_n_negotiates_first_then_every_n_connects() {
     assert_eq!(d.weight(&a.real()), None);
     d.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn fallbackcommand_runs_start_when_no_real_is_up_and_stop_when_one_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("calls");
+    let script = dir.path().join("fallback.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let a = Backend::start().await;
+    let cfg = config(&format!(
+        "checkinterval=1\nfallbackcommand={}\nvirtual=192.0.2.10:80\n\treal={} gate\n\trequest=\"/health\"\n",
+        script.display(),
+        a.real()
+    ));
+    // The command runs outside tokio's clock: wait for it in real time.
+    let calls = |n: usize| {
+        for _ in 0..200 {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            if text.lines().count() >= n {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::read_to_string(&out).unwrap_or_default()
+    };
+    let d = Running::start(cfg, MemoryKernel::new());
+    sleep(Duration::from_millis(1500)).await;
+    // At start no real was up yet (ldirectord runs the command then too).
+    assert_eq!(
+        calls(2),
+        "start 192.0.2.10:80 tcp\nstop 192.0.2.10:80 tcp\n"
+    );
+    a.set(503);
+    sleep(Duration::from_secs(3)).await;
+    assert_eq!(calls(3).lines().last(), Some("start 192.0.2.10:80 tcp"));
+    sleep(Duration::from_secs(3)).await;
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        calls(3).lines().count(),
+        3,
+        "once per change, not per probe"
+    );
+    d.stop().await;
+}
