@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence};
+use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence, SurgeError};
 use tokio::sync::OnceCell;
 
 use crate::{Checker, Probe, ProbeError, Step};
@@ -92,22 +92,25 @@ impl Checker for Ping {
             let ident = PingIdentifier(self.sockets.ident.fetch_add(1, Ordering::Relaxed));
             let mut pinger = client.pinger(self.addr, ident).await;
             pinger.timeout(self.wait);
-            let mut last = String::new();
+            // The last error other than "no reply in time" (unreachable...).
+            let mut other = None;
             for seq in 0..self.count {
                 match pinger.ping(PingSequence(seq as u16), &[0; 56]).await {
                     Ok(_) => return Ok(()),
-                    Err(e) => last = e.to_string(),
+                    Err(SurgeError::Timeout { .. }) => {}
+                    Err(e) => other = Some(e.to_string()),
                 }
             }
             let n = self.count;
-            Err(ProbeError::new(
-                &self.subject,
-                Step::Exchange,
-                format!(
-                    "no echo reply to {n} request{}: {last}",
-                    if n == 1 { "" } else { "s" }
-                ),
-            ))
+            let mut reason = format!(
+                "no echo reply to {n} request{} ({:?} each)",
+                if n == 1 { "" } else { "s" },
+                self.wait
+            );
+            if let Some(e) = other {
+                reason = format!("{reason}: {e}");
+            }
+            Err(ProbeError::new(&self.subject, Step::Exchange, reason))
         })
     }
 }

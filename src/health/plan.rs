@@ -153,6 +153,9 @@ impl Plan {
     }
 }
 
+/// Time a ping check gets beyond its echo waits to report.
+const PING_GRACE: Duration = Duration::from_millis(250);
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s.max(1))
 }
@@ -211,7 +214,9 @@ fn ping(vs: &VirtualService, r: &RealServer) -> Probe {
             count,
             wait,
         },
-        deadline: wait * count,
+        // The checker times each echo itself; the hard deadline leaves it a
+        // moment to say so before cutting it off.
+        deadline: wait * count + PING_GRACE,
     }
 }
 
@@ -293,7 +298,7 @@ mod tests {
         let p = plan("virtual=192.0.2.10:53\n\tprotocol=udp\n\treal=10.0.0.1:53 gate\n\tchecktype=connect\n\tcheckcount=3\n\tchecktimeout=2\n\tservice=none\n").unwrap();
         let c = &p.checks[0];
         assert!(matches!(c.probe.spec, ProbeSpec::Ping { count: 3, .. }));
-        assert_eq!(c.probe.deadline, Duration::from_secs(6));
+        assert_eq!(c.probe.deadline, Duration::from_millis(6250));
     }
 
     #[test]
