@@ -160,15 +160,15 @@ mod tests {
         t.to_string()
     }
 
+    /// The desired table from an empty kernel.
+    fn want(c: &Config, up: &[bool], maint: &[bool], starting: bool) -> Table {
+        desired(c, st(up, maint), &Table::default(), starting)
+    }
+
     #[test]
     fn quiescent_down_real_gets_weight_0_and_fallback_waits() {
         let c = conf("yes", "negotiate");
-        let t = desired(
-            &c,
-            st(&[true, false], &[false, false]),
-            &Table::default(),
-            true,
-        );
+        let t = want(&c, &[true, false], &[false, false], true);
         assert_eq!(
             render(&t),
             "-A -t 192.0.2.10:80 -s wrr\n-a -t 192.0.2.10:80 -r 10.0.0.1:80 -g -w 2\n-a -t 192.0.2.10:80 -r 10.0.0.2:80 -m -w 0 -x 100\n"
@@ -178,12 +178,7 @@ mod tests {
     #[test]
     fn not_quiescent_down_real_is_absent_and_fallback_engages_when_none_is_up() {
         let c = conf("no", "negotiate");
-        let t = desired(
-            &c,
-            st(&[false, false], &[false, false]),
-            &Table::default(),
-            false,
-        );
+        let t = want(&c, &[false, false], &[false, false], false);
         assert_eq!(
             render(&t),
             "-A -t 192.0.2.10:80 -s wrr\n-a -t 192.0.2.10:80 -r 127.0.0.1:80 -g -w 1\n"
@@ -196,42 +191,22 @@ mod tests {
             "readdquiescent=no\n{}",
             CF.replace("QQ", "yes").replace("CT", "connect")
         ));
-        let t = desired(
-            &c,
-            st(&[true, false], &[false, false]),
-            &Table::default(),
-            false,
-        );
+        let t = want(&c, &[true, false], &[false, false], false);
         assert_eq!(t.services[0].1.len(), 1);
-        let t = desired(
-            &c,
-            st(&[true, false], &[false, false]),
-            &Table::default(),
-            true,
-        );
+        let t = want(&c, &[true, false], &[false, false], true);
         assert_eq!(t.services[0].1.len(), 2);
         let c = cfg(&format!(
             "readdquiescent=yes\n{}",
             CF.replace("QQ", "yes").replace("CT", "connect")
         ));
-        let t = desired(
-            &c,
-            st(&[true, false], &[false, false]),
-            &Table::default(),
-            false,
-        );
+        let t = want(&c, &[true, false], &[false, false], false);
         assert_eq!(t.services[0].1.len(), 2);
     }
 
     #[test]
     fn maintenance_takes_an_up_real_out() {
         let c = conf("no", "negotiate");
-        let t = desired(
-            &c,
-            st(&[true, true], &[false, true]),
-            &Table::default(),
-            false,
-        );
+        let t = want(&c, &[true, true], &[false, true], false);
         assert_eq!(
             render(&t),
             "-A -t 192.0.2.10:80 -s wrr\n-a -t 192.0.2.10:80 -r 10.0.0.1:80 -g -w 2\n"
@@ -241,20 +216,10 @@ mod tests {
     #[test]
     fn checktype_on_and_off() {
         let c = conf("no", "on");
-        let t = desired(
-            &c,
-            st(&[false, false], &[false, false]),
-            &Table::default(),
-            false,
-        );
+        let t = want(&c, &[false, false], &[false, false], false);
         assert_eq!(t.services[0].1.len(), 2);
         let c = conf("no", "off");
-        let t = desired(
-            &c,
-            st(&[true, true], &[false, false]),
-            &Table::default(),
-            false,
-        );
+        let t = want(&c, &[true, true], &[false, false], false);
         assert_eq!(render(&t), "-A -t 192.0.2.10:80 -s wrr\n");
     }
 }
