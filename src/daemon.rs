@@ -107,6 +107,8 @@ struct Daemon<K> {
     /// Per virtual: whether `fallbackcommand` last ran with `start` (no
     /// real up) or `stop`; None before the first reconcile.
     fallback_state: Vec<Option<bool>>,
+    /// Per virtual: the last `fallbackcommand` run, which the next waits for.
+    fallback_runs: Vec<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Runs lvsd on `cfg` against `kernel` until `shutdown` resolves.
@@ -222,6 +224,7 @@ impl<K: Kernel> Daemon<K> {
             owned,
             starting: true,
             dirty: false,
+            fallback_runs: (0..fallback_state.len()).map(|_| None).collect(),
             fallback_state,
         };
         d.reconcile().await;
@@ -378,23 +381,24 @@ impl<K: Kernel> Daemon<K> {
             };
             let line = format!("{cmd} {} {what}", if none_up { "start" } else { "stop" });
             tracing::info!("running fallbackcommand: {line}");
-            match tokio::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(&line)
-                .kill_on_drop(false)
-                .spawn()
-            {
-                Ok(mut child) => {
-                    tokio::spawn(async move {
-                        match child.wait().await {
-                            Ok(s) if s.success() => {}
-                            Ok(s) => tracing::warn!("fallbackcommand `{line}` failed: {s}"),
-                            Err(e) => tracing::warn!("fallbackcommand `{line}`: {e}"),
-                        }
-                    });
+            // Commands of one virtual run one after another, in order (as
+            // ldirectord's synchronous system()), but never in the loop.
+            let previous = self.fallback_runs[vi].take();
+            self.fallback_runs[vi] = Some(tokio::spawn(async move {
+                if let Some(p) = previous {
+                    let _ = p.await;
                 }
-                Err(e) => tracing::warn!("cannot run fallbackcommand `{line}`: {e}"),
-            }
+                let status = tokio::process::Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(&line)
+                    .status()
+                    .await;
+                match status {
+                    Ok(s) if s.success() => {}
+                    Ok(s) => tracing::warn!("fallbackcommand `{line}` failed: {s}"),
+                    Err(e) => tracing::warn!("cannot run fallbackcommand `{line}`: {e}"),
+                }
+            }));
         }
     }
 

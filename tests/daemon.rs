@@ -480,14 +480,17 @@ async fn fallbackcommand_runs_start_when_no_real_is_up_and_stop_when_one_is() {
         script.display(),
         a.real()
     ));
-    // The command runs outside tokio's clock: wait for it in real time.
-    let calls = |n: usize| {
+    // The command runs outside tokio's clock: wait for it in real time,
+    // without blocking the runtime (the daemon starts the commands).
+    let real_pause =
+        || tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(20)));
+    let calls = async |n: usize| {
         for _ in 0..200 {
             let text = std::fs::read_to_string(&out).unwrap_or_default();
             if text.lines().count() >= n {
                 return text;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            real_pause().await.unwrap();
         }
         std::fs::read_to_string(&out).unwrap_or_default()
     };
@@ -495,16 +498,19 @@ async fn fallbackcommand_runs_start_when_no_real_is_up_and_stop_when_one_is() {
     sleep(Duration::from_millis(1500)).await;
     // At start no real was up yet (ldirectord runs the command then too).
     assert_eq!(
-        calls(2),
+        calls(2).await,
         "start 192.0.2.10:80 tcp\nstop 192.0.2.10:80 tcp\n"
     );
     a.set(503);
     sleep(Duration::from_secs(3)).await;
-    assert_eq!(calls(3).lines().last(), Some("start 192.0.2.10:80 tcp"));
+    assert_eq!(
+        calls(3).await.lines().last(),
+        Some("start 192.0.2.10:80 tcp")
+    );
     sleep(Duration::from_secs(3)).await;
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        calls(3).lines().count(),
+        calls(3).await.lines().count(),
         3,
         "once per change, not per probe"
     );

@@ -73,6 +73,41 @@ pub struct Http {
     subject: String,
 }
 
+/// Clients by the options that differ between checks: certificate
+/// verification, and the virtual host name pinned to a real's address.
+/// A client holds no connection between probes (no idle pool).
+#[derive(Debug, Default)]
+pub struct HttpClients {
+    clients: std::collections::HashMap<(bool, Option<(String, IpAddr)>), reqwest::Client>,
+}
+
+impl HttpClients {
+    fn get(
+        &mut self,
+        verify: bool,
+        pin: Option<(String, IpAddr)>,
+    ) -> Result<reqwest::Client, String> {
+        if let Some(c) = self.clients.get(&(verify, pin.clone())) {
+            return Ok(c.clone());
+        }
+        install_ring();
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .http1_only()
+            .pool_max_idle_per_host(0)
+            .tls_danger_accept_invalid_certs(!verify)
+            .redirect(Policy::custom(same_host));
+        if let Some((name, addr)) = &pin {
+            builder = builder.resolve(name, SocketAddr::new(*addr, 0));
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        self.clients.insert((verify, pin), client.clone());
+        Ok(client)
+    }
+}
+
 /// The TLS provider is process-wide; installing it twice is harmless.
 fn install_ring() {
     static ONCE: Once = Once::new();
@@ -93,27 +128,25 @@ fn vhost_name(vhost: &str) -> &str {
 impl Http {
     /// Builds the checker; fails only when the TLS stack cannot be set up.
     pub fn new(o: HttpOptions) -> Result<Http, String> {
-        install_ring();
+        Http::with_clients(o, &mut HttpClients::default())
+    }
+
+    /// Builds the checker, sharing a client with the checks in `clients`
+    /// that need the same client options (most do: 10,000 plain http checks
+    /// share one client instead of holding 10,000).
+    pub fn with_clients(o: HttpOptions, clients: &mut HttpClients) -> Result<Http, String> {
         let scheme = if o.tls { "https" } else { "http" };
         let real = host_port(o.addr, o.port);
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .http1_only()
-            .pool_max_idle_per_host(0)
-            .tls_danger_accept_invalid_certs(!o.verify_tls)
-            .redirect(Policy::custom(same_host));
         // The URL names the virtual host (for SNI and certificate checks)
-        // while `resolve` pins the connection to the real.
-        let url_host = match o.virtualhost.as_deref().map(vhost_name) {
-            Some(name) if !name.is_empty() && name.parse::<IpAddr>().is_err() => {
-                builder = builder.resolve(name, SocketAddr::new(o.addr, 0));
-                host_port_name(name, o.port)
-            }
-            _ => real.clone(),
+        // while the client's `resolve` pins the connection to the real.
+        let (url_host, pin) = match o.virtualhost.as_deref().map(vhost_name) {
+            Some(name) if !name.is_empty() && name.parse::<IpAddr>().is_err() => (
+                host_port_name(name, o.port),
+                Some((name.to_owned(), o.addr)),
+            ),
+            _ => (real.clone(), None),
         };
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let client = clients.get(o.verify_tls, pin)?;
         let path = if o.path.starts_with('/') {
             o.path
         } else {

@@ -19,7 +19,7 @@ pub mod on;
 pub mod ping;
 
 pub use connect::Connect;
-pub use http::{Http, HttpOptions};
+pub use http::{Http, HttpClients, HttpOptions};
 pub use on::On;
 pub use ping::{IcmpSockets, Ping};
 

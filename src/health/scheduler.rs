@@ -19,7 +19,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::{Checker, Connect, Http, HttpOptions, IcmpSockets, Ping, ProbeError};
+use checkers::{Checker, Connect, Http, HttpClients, HttpOptions, IcmpSockets, Ping, ProbeError};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -60,7 +60,7 @@ struct Ready {
 }
 
 /// Builds the checker for one probe spec.
-fn build(p: &Probe, icmp: &Arc<IcmpSockets>) -> Result<Ready, String> {
+fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<Ready, String> {
     let checker: Arc<dyn Checker> = match &p.spec {
         // `service=none`: ldirectord's `check_none`, always up.
         ProbeSpec::None => Arc::new(checkers::On),
@@ -87,7 +87,7 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>) -> Result<Ready, String> {
                 o.receive =
                     Some(regex::bytes::Regex::new(receive).map_err(|e| format!("receive: {e}"))?);
             }
-            Arc::new(Http::new(o)?)
+            Arc::new(Http::with_clients(o, http)?)
         }
     };
     Ok(Ready {
@@ -123,12 +123,13 @@ impl Scheduler {
         max_in_flight: usize,
     ) -> Result<Scheduler, String> {
         let icmp = IcmpSockets::new();
+        let mut http = HttpClients::default();
         let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
         let mut s = Scheduler::default();
         for (id, c) in checks.iter().enumerate() {
-            let probe = build(&c.probe, &icmp)?;
+            let probe = build(&c.probe, &icmp, &mut http)?;
             let negotiate = match &c.negotiate_every {
-                Some((n, p)) => Some((*n, build(p, &icmp)?)),
+                Some((n, p)) => Some((*n, build(p, &icmp, &mut http)?)),
                 None => None,
             };
             let seed = hash_of(c);
