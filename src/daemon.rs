@@ -256,14 +256,19 @@ impl<K: Kernel> Daemon<K> {
             return;
         };
         let verdict = state.observe(o.result.is_ok());
+        if verdict.transition().is_some() {
+            self.dirty = true;
+        }
+        if verdict == Verdict::Steady {
+            // The common case, once per check per interval: nothing to say.
+            self.last_error[o.check] = o.result.err();
+            return;
+        }
         let reason = match &o.result {
             Ok(()) => String::new(),
             Err(e) => e.to_string(),
         };
         self.last_error[o.check] = o.result.err();
-        if verdict.transition().is_some() {
-            self.dirty = true;
-        }
         let plural = |n: u32, w: &str| {
             if n == 1 {
                 format!("1 {w}")
