@@ -11,6 +11,7 @@ pub mod desired;
 pub mod diff;
 pub mod memory;
 pub mod table;
+pub mod wire;
 
 use std::future::Future;
 
