@@ -219,6 +219,25 @@ mod tests {
     }
 
     #[test]
+    fn scheduler_flags_have_one_spelling() {
+        use crate::ipvs::table::{canonical_sched_flags, sched_flag_bits};
+        let bits = sched_flag_bits(Some("sh-port,flag-1"));
+        assert_eq!(
+            canonical_sched_flags("sh", bits).as_deref(),
+            Some("sh-fallback,sh-port")
+        );
+        assert_eq!(
+            canonical_sched_flags("mh", bits).as_deref(),
+            Some("mh-fallback,mh-port")
+        );
+        assert_eq!(
+            canonical_sched_flags("wrr", bits).as_deref(),
+            Some("flag-1,flag-2")
+        );
+        assert_eq!(canonical_sched_flags("sh", 0), None);
+    }
+
+    #[test]
     fn the_kernel_refuses_like_the_kernel() {
         let mut t = Table::default();
         assert_eq!(

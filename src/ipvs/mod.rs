@@ -10,6 +10,7 @@
 pub mod desired;
 pub mod diff;
 pub mod memory;
+pub mod netlink;
 pub mod table;
 pub mod wire;
 
@@ -33,6 +34,9 @@ pub enum KernelError {
     /// The table could not be read.
     #[error("reading the IPVS table: {0}")]
     Dump(String),
+    /// There is no IPVS to talk to (module not loaded, no permission).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// The IPVS table of a kernel: read it, change it one op at a time.

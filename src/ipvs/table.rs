@@ -127,7 +127,9 @@ pub struct Service {
     pub netmask: Option<Netmask>,
     /// One-packet scheduling.
     pub one_packet: bool,
-    /// Scheduler flags (`-b`).
+    /// Scheduler flags (`-b`), canonical: the scheduler's own names
+    /// (`sh-fallback,sh-port`) or `flag-N`, in bit order; see
+    /// [`canonical_sched_flags`].
     pub sched_flags: Option<String>,
 }
 
@@ -155,6 +157,41 @@ pub struct Table {
     pub services: Vec<(Service, Vec<Destination>)>,
 }
 
+/// `IP_VS_SVC_F_SCHED1..3`: the bits ipvsadm's `-b` names set.
+pub const SCHED_FLAG_BITS: [u32; 3] = [0x0008, 0x0010, 0x0020];
+
+/// The scheduler-flag bits `names` (`-b` syntax, comma separated) set.
+/// Unknown names set nothing (the config reader only lets known ones by).
+pub fn sched_flag_bits(names: Option<&str>) -> u32 {
+    names.map_or(0, |f| {
+        f.split(',')
+            .map(|n| match n.trim() {
+                "flag-1" | "sh-fallback" | "mh-fallback" => SCHED_FLAG_BITS[0],
+                "flag-2" | "sh-port" | "mh-port" => SCHED_FLAG_BITS[1],
+                "flag-3" => SCHED_FLAG_BITS[2],
+                _ => 0,
+            })
+            .fold(0, |a, b| a | b)
+    })
+}
+
+/// The one spelling of a set of scheduler flags, so a service read back
+/// from the kernel equals the one built from the config: ipvsadm's names
+/// for sh and mh (`sh-fallback`, `sh-port`), `flag-N` otherwise.
+pub fn canonical_sched_flags(scheduler: &str, bits: u32) -> Option<String> {
+    let names: Vec<String> = SCHED_FLAG_BITS
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| bits & **b != 0)
+        .map(|(i, _)| match (scheduler, i) {
+            ("sh" | "mh", 0) => format!("{scheduler}-fallback"),
+            ("sh" | "mh", 1) => format!("{scheduler}-port"),
+            _ => format!("flag-{}", i + 1),
+        })
+        .collect();
+    (!names.is_empty()).then(|| names.join(","))
+}
+
 impl Service {
     /// The kernel service for a configured virtual.
     pub fn of(vs: &VirtualService) -> Service {
@@ -172,7 +209,10 @@ impl Service {
             // ldirectord passes -M only together with -p.
             netmask: vs.persistent.and(vs.netmask),
             one_packet: vs.ops && is_udp,
-            sched_flags: vs.schedflags.clone(),
+            sched_flags: canonical_sched_flags(
+                &vs.scheduler,
+                sched_flag_bits(vs.schedflags.as_deref()),
+            ),
         }
     }
 }

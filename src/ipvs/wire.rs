@@ -18,7 +18,9 @@ use netlink_packet_core::{
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use super::diff::Op;
-use super::table::{Destination, FwdMethod, Service, ServiceKey};
+use super::table::{
+    Destination, FwdMethod, Service, ServiceKey, canonical_sched_flags, sched_flag_bits,
+};
 use crate::config::{Netmask, Protocol};
 
 /// The family's version (`IPVS_GENL_VERSION`).
@@ -37,12 +39,7 @@ pub mod svc_flags {
     pub const PERSISTENT: u32 = 0x0001;
     /// One-packet scheduling.
     pub const ONEPACKET: u32 = 0x0004;
-    /// Scheduler flag 1 (`-b flag-1`, sh-fallback, mh-fallback).
-    pub const SCHED1: u32 = 0x0008;
-    /// Scheduler flag 2 (`-b flag-2`, sh-port, mh-port).
-    pub const SCHED2: u32 = 0x0010;
-    /// Scheduler flag 3 (`-b flag-3`).
-    pub const SCHED3: u32 = 0x0020;
+    // SCHED1..3 are table::SCHED_FLAG_BITS.
 }
 
 /// `IPVS_CMD_*`.
@@ -104,7 +101,8 @@ pub enum SvcAttr {
     },
     /// Persistence timeout, seconds.
     Timeout(u32),
-    /// Persistence netmask: IPv4 mask bits (host order here), or IPv6 prefix.
+    /// Persistence netmask as the kernel reads it (`nla_get_u32`): an IPv4
+    /// mask's bytes in network order, or an IPv6 prefix length.
     Netmask(u32),
     /// Anything else (statistics in replies, persistence engine...).
     Other(DefaultNla),
@@ -164,7 +162,6 @@ enum Value<'a> {
     U16(u16),
     Be16(u16),
     U32(u32),
-    Be32(u32),
     Bytes(&'a [u8]),
     Str(&'a str),
     Pair(u32, u32),
@@ -174,7 +171,7 @@ impl Value<'_> {
     fn len(&self) -> usize {
         match self {
             Value::U16(_) | Value::Be16(_) => 2,
-            Value::U32(_) | Value::Be32(_) => 4,
+            Value::U32(_) => 4,
             Value::Bytes(b) => b.len(),
             Value::Str(s) => s.len() + 1,
             Value::Pair(..) => 8,
@@ -186,7 +183,6 @@ impl Value<'_> {
             Value::U16(v) => buf[..2].copy_from_slice(&v.to_ne_bytes()),
             Value::Be16(v) => buf[..2].copy_from_slice(&v.to_be_bytes()),
             Value::U32(v) => buf[..4].copy_from_slice(&v.to_ne_bytes()),
-            Value::Be32(v) => buf[..4].copy_from_slice(&v.to_be_bytes()),
             Value::Bytes(b) => buf[..b.len()].copy_from_slice(b),
             Value::Str(s) => {
                 buf[..s.len()].copy_from_slice(s.as_bytes());
@@ -211,7 +207,7 @@ impl SvcAttr {
             SvcAttr::SchedName(s) => (6, Value::Str(s)),
             SvcAttr::Flags { flags, mask } => (7, Value::Pair(*flags, *mask)),
             SvcAttr::Timeout(v) => (8, Value::U32(*v)),
-            SvcAttr::Netmask(v) => (9, Value::Be32(*v)),
+            SvcAttr::Netmask(v) => (9, Value::U32(*v)),
             SvcAttr::Other(n) => (n.kind(), Value::Bytes(&[])),
         }
     }
@@ -352,7 +348,7 @@ fn svc_attr(n: &NlaBuffer<&[u8]>) -> Result<SvcAttr, DecodeError> {
             }
         }
         8 => SvcAttr::Timeout(u32_ne(v, "service timeout")?),
-        9 => SvcAttr::Netmask(u32::from_be_bytes(exact(v, "service netmask")?)),
+        9 => SvcAttr::Netmask(u32_ne(v, "service netmask")?),
         _ => SvcAttr::Other(other(n)?),
     })
 }
@@ -407,20 +403,6 @@ fn addr_bytes(addr: IpAddr) -> Vec<u8> {
     }
 }
 
-/// ipvsadm's `-b` names for the scheduler flags.
-fn sched_flag_bits(flags: Option<&str>) -> u32 {
-    flags.map_or(0, |f| {
-        f.split(',')
-            .map(|n| match n.trim() {
-                "flag-1" | "sh-fallback" | "mh-fallback" => svc_flags::SCHED1,
-                "flag-2" | "sh-port" | "mh-port" => svc_flags::SCHED2,
-                "flag-3" => svc_flags::SCHED3,
-                _ => 0,
-            })
-            .fold(0, |a, b| a | b)
-    })
-}
-
 /// The attributes that name a service (enough for DEL/GET and for a DEST
 /// message's SERVICE).
 fn service_id(key: &ServiceKey) -> Vec<SvcAttr> {
@@ -465,7 +447,7 @@ fn service_full(s: &Service) -> Vec<SvcAttr> {
         } | ServiceKey::Fwmark { ipv6: true, .. }
     );
     let netmask = match s.netmask {
-        Some(Netmask::V4(m)) => u32::from(m),
+        Some(Netmask::V4(m)) => u32::from_ne_bytes(m.octets()),
         Some(Netmask::V6(p)) => u32::from(p),
         None if ipv6 => 128,
         None => u32::MAX,
@@ -605,27 +587,21 @@ pub fn service_of(attrs: &[SvcAttr]) -> Result<Service, DecodeError> {
         }
     };
     let persistent = flags & svc_flags::PERSISTENT != 0;
-    let sched_flags: Vec<&str> = [
-        (svc_flags::SCHED1, "flag-1"),
-        (svc_flags::SCHED2, "flag-2"),
-        (svc_flags::SCHED3, "flag-3"),
-    ]
-    .into_iter()
-    .filter(|(b, _)| flags & b != 0)
-    .map(|(_, n)| n)
-    .collect();
     let netmask = match (persistent, netmask, ipv6) {
         (true, Some(p), true) if p < 128 => Some(Netmask::V6(p as u8)),
-        (true, Some(m), false) if m != u32::MAX => Some(Netmask::V4(Ipv4Addr::from(m))),
+        (true, Some(m), false) if m != u32::MAX => {
+            Some(Netmask::V4(Ipv4Addr::from(m.to_ne_bytes())))
+        }
         _ => None,
     };
+    let scheduler = sched.ok_or("service without a scheduler")?;
     Ok(Service {
         key,
-        scheduler: sched.ok_or("service without a scheduler")?,
+        sched_flags: canonical_sched_flags(&scheduler, flags),
+        scheduler,
         persistence: persistent.then_some(timeout),
         netmask,
         one_packet: flags & svc_flags::ONEPACKET != 0,
-        sched_flags: (!sched_flags.is_empty()).then(|| sched_flags.join(",")),
     })
 }
 
@@ -747,7 +723,8 @@ mod tests {
         s6.persistence = Some(300);
         s6.netmask = Some(Netmask::V6(64));
         s6.one_packet = true;
-        s6.sched_flags = Some("flag-1,flag-2".into());
+        s6.scheduler = "sh".into();
+        s6.sched_flags = Some("sh-fallback,sh-port".into());
         let mut fw = wlc_service();
         fw.key = ServiceKey::Fwmark {
             mark: 5,

@@ -1,0 +1,225 @@
+//! The real kernel: the "IPVS" generic netlink family over a
+//! `NETLINK_GENERIC` socket (the only place, with `failover/vip.rs`, that
+//! opens netlink).
+//!
+//! One request at a time: send, then read until the kernel's ACK (or, for
+//! a dump, `NLMSG_DONE`), checking sequence numbers. Requests are rare and
+//! the kernel answers them synchronously, so the socket is a plain blocking
+//! one; no call waits on anything but the kernel itself.
+
+use std::num::NonZeroI32;
+
+use netlink_packet_core::{
+    DecodeError, Emitable, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload, ParseableParametrized,
+};
+use netlink_packet_generic::constants::GENL_ID_CTRL;
+use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
+use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
+use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
+
+use super::wire::{CmdAttr, IPVS_GENL_NAME, IpvsMessage, destination_of, service_of};
+use super::{Kernel, KernelError, Op, Table};
+
+/// The kernel's IPVS table through generic netlink.
+#[derive(Debug)]
+pub struct NetlinkKernel {
+    sock: Socket,
+    family: u16,
+    seq: u32,
+}
+
+/// `errno` as words, without Rust's "(os error N)".
+fn errno_text(code: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(code).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// What an exchange with the kernel failed on.
+#[derive(Debug)]
+enum Failure {
+    /// The kernel answered with this errno (positive).
+    Errno(i32),
+    /// The socket failed.
+    Io(std::io::Error),
+    /// The answer could not be read.
+    Decode(String),
+}
+
+impl Failure {
+    fn text(&self) -> String {
+        match self {
+            Failure::Errno(e) => errno_text(*e),
+            Failure::Io(e) => e.to_string(),
+            Failure::Decode(e) => format!("unreadable answer: {e}"),
+        }
+    }
+}
+
+impl From<DecodeError> for Failure {
+    fn from(e: DecodeError) -> Failure {
+        Failure::Decode(e.to_string())
+    }
+}
+
+fn exchange<F>(sock: &Socket, seq: u32, family: u16, msg: F, dump: bool) -> Result<Vec<F>, Failure>
+where
+    F: GenlFamily + Emitable + ParseableParametrized<[u8], GenlHeader> + std::fmt::Debug,
+{
+    let mut genl = GenlMessage::from_payload(msg);
+    genl.set_resolved_family_id(family);
+    let mut nl = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(genl));
+    nl.header.flags = NLM_F_REQUEST | NLM_F_ACK | if dump { NLM_F_DUMP } else { 0 };
+    nl.header.sequence_number = seq;
+    nl.finalize();
+    let mut buf = vec![0; nl.buffer_len()];
+    nl.serialize(&mut buf);
+    sock.send(&buf, 0).map_err(Failure::Io)?;
+    let mut out = Vec::new();
+    loop {
+        let (data, _) = sock.recv_from_full().map_err(Failure::Io)?;
+        let mut at = 0;
+        while at < data.len() {
+            let len = NetlinkBuffer::new_checked(&data[at..])?.length() as usize;
+            if len == 0 || at + len > data.len() {
+                return Err(Failure::Decode(format!(
+                    "message length {len} at offset {at}"
+                )));
+            }
+            let m = NetlinkMessage::<GenlMessage<F>>::deserialize(&data[at..at + len])?;
+            at += len.next_multiple_of(4);
+            if m.header.sequence_number != seq {
+                continue; // an answer to an earlier, abandoned request
+            }
+            match m.payload {
+                NetlinkPayload::InnerMessage(g) => out.push(g.payload),
+                NetlinkPayload::Error(e) => match e.code.map(NonZeroI32::get) {
+                    None if !dump => return Ok(out),
+                    None => {}
+                    Some(code) => return Err(Failure::Errno(-code)),
+                },
+                NetlinkPayload::Done(_) => return Ok(out),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl NetlinkKernel {
+    /// Opens the socket and finds the IPVS family. The errors say what to
+    /// do: load the module, or run with CAP_NET_ADMIN.
+    pub fn open() -> Result<NetlinkKernel, KernelError> {
+        let unavailable = |e: String| KernelError::Unavailable(e);
+        let mut sock = Socket::new(NETLINK_GENERIC)
+            .map_err(|e| unavailable(format!("cannot open a generic netlink socket: {e}")))?;
+        sock.bind_auto()
+            .map_err(|e| unavailable(format!("cannot bind the netlink socket: {e}")))?;
+        sock.connect(&SocketAddr::new(0, 0))
+            .map_err(|e| unavailable(format!("cannot connect the netlink socket: {e}")))?;
+        let ask = GenlCtrl {
+            cmd: GenlCtrlCmd::GetFamily,
+            nlas: vec![GenlCtrlAttrs::FamilyName(IPVS_GENL_NAME.to_owned())],
+        };
+        let family = match exchange(&sock, 1, GENL_ID_CTRL, ask, false) {
+            Ok(replies) => replies
+                .iter()
+                .flat_map(|r| &r.nlas)
+                .find_map(|a| match a {
+                    GenlCtrlAttrs::FamilyId(id) => Some(*id),
+                    _ => None,
+                })
+                .ok_or_else(|| unavailable("the kernel named no IPVS family id".to_owned()))?,
+            Err(Failure::Errno(2)) => {
+                return Err(unavailable(
+                    "the kernel has no IPVS (ip_vs module not loaded: modprobe ip_vs)".to_owned(),
+                ));
+            }
+            Err(e) => {
+                return Err(unavailable(format!(
+                    "looking up the IPVS family: {}",
+                    e.text()
+                )));
+            }
+        };
+        Ok(NetlinkKernel {
+            sock,
+            family,
+            seq: 1,
+        })
+    }
+
+    fn request(&mut self, msg: IpvsMessage, dump: bool) -> Result<Vec<IpvsMessage>, Failure> {
+        self.seq = self.seq.wrapping_add(1);
+        exchange(&self.sock, self.seq, self.family, msg, dump)
+    }
+
+    fn read_table(&mut self) -> Result<Table, Failure> {
+        let mut services = Vec::new();
+        for reply in self.request(IpvsMessage::get_services(), true)? {
+            for a in &reply.attrs {
+                let CmdAttr::Service(attrs) = a else { continue };
+                let svc = service_of(attrs)?;
+                let ipv6 = matches!(
+                    svc.key,
+                    super::ServiceKey::Addr {
+                        addr: core::net::IpAddr::V6(_),
+                        ..
+                    } | super::ServiceKey::Fwmark { ipv6: true, .. }
+                );
+                let mut dests = Vec::new();
+                for d in self.request(IpvsMessage::get_dests(&svc.key), true)? {
+                    for a in &d.attrs {
+                        if let CmdAttr::Dest(attrs) = a {
+                            dests.push(destination_of(attrs, ipv6)?);
+                        }
+                    }
+                }
+                services.push((svc, dests));
+            }
+        }
+        Ok(Table { services })
+    }
+}
+
+impl Kernel for NetlinkKernel {
+    async fn dump(&mut self) -> Result<Table, KernelError> {
+        self.read_table().map_err(|e| KernelError::Dump(e.text()))
+    }
+
+    async fn apply(&mut self, op: &Op) -> Result<(), KernelError> {
+        let reason = match self.request(IpvsMessage::of_op(op), false) {
+            Ok(_) => return Ok(()),
+            Err(Failure::Errno(1)) => {
+                "operation not permitted (lvsd needs CAP_NET_ADMIN)".to_owned()
+            }
+            Err(e) => e.text(),
+        };
+        Err(KernelError::Op {
+            op: op.to_string(),
+            reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a kernel without IPVS (these machines; the VM tests cover the
+    /// other case) opening says what to do.
+    #[test]
+    fn a_kernel_without_ipvs_is_named_with_the_fix() {
+        if std::path::Path::new("/proc/net/ip_vs").exists() {
+            return; // IPVS is loaded here: the VM tests exercise this kernel
+        }
+        let e = NetlinkKernel::open().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the kernel has no IPVS (ip_vs module not loaded: modprobe ip_vs)"
+        );
+    }
+}
