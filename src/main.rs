@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use lvsd::config::{self, Loaded, Names, Severity};
 use lvsd::daemon::{self, RunOptions};
 use lvsd::ipvs::DryRun;
+use lvsd::ipvs::netlink::NetlinkKernel;
 use lvsd::ipvs::table::Table;
 
 /// Health-check and failover supervisor for Linux Virtual Server directors.
@@ -111,13 +112,7 @@ fn main() -> ExitCode {
             let Some(c) = loaded.config else {
                 return ExitCode::FAILURE;
             };
-            if !dry_run {
-                eprintln!(
-                    "lvsd: this build cannot program the kernel yet (the netlink kernel is the next step); run with --dry-run"
-                );
-                return ExitCode::FAILURE;
-            }
-            match run(c, ops_log) {
+            match run(c, dry_run, ops_log) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("lvsd: {e:#}");
@@ -137,8 +132,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// `lvsd run --dry-run`: logs to stderr (RUST_LOG filters, default info).
-fn run(c: config::Config, ops_log: Option<PathBuf>) -> anyhow::Result<()> {
+/// `lvsd run`: logs to stderr (RUST_LOG filters, default info).
+fn run(c: config::Config, dry_run: bool, ops_log: Option<PathBuf>) -> anyhow::Result<()> {
     use anyhow::Context;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -150,13 +145,6 @@ fn run(c: config::Config, ops_log: Option<PathBuf>) -> anyhow::Result<()> {
         .init();
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async {
-        let kernel = DryRun::new(ops_log.as_deref()).with_context(|| {
-            format!(
-                "opening the ops log {}",
-                ops_log.as_deref().unwrap_or(Path::new("")).display()
-            )
-        })?;
-        tracing::info!("dry run: ops go to an in-memory table, no kernel is changed");
         let shutdown = async {
             let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
             match term {
@@ -172,7 +160,19 @@ fn run(c: config::Config, ops_log: Option<PathBuf>) -> anyhow::Result<()> {
                 }
             }
         };
-        daemon::run(c, kernel, RunOptions::default(), shutdown).await?;
+        if dry_run {
+            let kernel = DryRun::new(ops_log.as_deref()).with_context(|| {
+                format!(
+                    "opening the ops log {}",
+                    ops_log.as_deref().unwrap_or(Path::new("")).display()
+                )
+            })?;
+            tracing::info!("dry run: ops go to an in-memory table, no kernel is changed");
+            daemon::run(c, kernel, RunOptions::default(), shutdown).await?;
+        } else {
+            let kernel = NetlinkKernel::open()?;
+            daemon::run(c, kernel, RunOptions::default(), shutdown).await?;
+        }
         Ok(())
     })
 }
