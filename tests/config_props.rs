@@ -78,7 +78,8 @@ fn real(ipv6: bool) -> impl Strategy<Value = RealServer> {
             port,
             forward,
             weight,
-            lower_threshold: l,
+            // The kernel (and so the reader) wants lower <= upper.
+            lower_threshold: l.map(|l| l.min(u.unwrap_or(0))),
             upper_threshold: u,
             check_override: rr.map(|(a, b)| RequestReceive {
                 request: format!("/{a}"),

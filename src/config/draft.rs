@@ -1372,6 +1372,24 @@ fn expand_real(rd: &RealDraft, ipv6: bool, names: &Names, d: &mut Diagnostics) -
             }
         },
     };
+    // The kernel refuses a lower threshold above the upper one, and "no
+    // upper threshold" (0) counts as 0 there (ERANGE).
+    if let Some(l) = rd.lower_threshold.filter(|l| *l > 0) {
+        let u = rd.upper_threshold.unwrap_or(0);
+        if l > u {
+            let m = d.error(
+                rd.loc.clone(),
+                format!("lower threshold l:{l} is above the upper threshold u:{u}: the kernel refuses it"),
+            );
+            if u == 0 {
+                m.hint(
+                    "a lower threshold needs an upper one at least as high, e.g. u:{l}"
+                        .replace("{l}", &l.to_string()),
+                );
+            }
+            return Vec::new();
+        }
+    }
     let mk = |address| RealServer {
         origin: Origin(Some(rd.loc.clone())),
         address,

@@ -251,12 +251,11 @@ impl Service {
     /// ipvsadm's arguments for this service after `-A`/`-E`:
     /// `-t 10.0.0.1:80 -s wrr -p 300`.
     pub fn args(&self) -> String {
-        let mut a = self.key.to_string();
+        // ipvsadm's own order: -s, then -o, -p/-M, -b.
+        let mut a = format!("{} -s {}", self.key, self.scheduler);
         if self.one_packet {
             a.push_str(" -o");
         }
-        a.push_str(" -s ");
-        a.push_str(&self.scheduler);
         if let Some(p) = self.persistence {
             a.push_str(&format!(" -p {p}"));
             if let Some(m) = self.netmask {
