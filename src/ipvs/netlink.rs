@@ -19,8 +19,15 @@ use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 
-use super::wire::{CmdAttr, IPVS_GENL_NAME, IpvsMessage, destination_of, service_of};
-use super::{Kernel, KernelError, Op, Table};
+use super::table::{Counters, SyncDaemon, SyncRole, Timeouts};
+use super::wire::{
+    CmdAttr, IPVS_GENL_NAME, IpvsMessage, counters_of, destination_of, service_of, sync_daemon_of,
+    timeouts_of,
+};
+use super::{Destination, Kernel, KernelError, Op, ServiceKey, Table};
+
+/// Each destination's counters, by service.
+pub type CounterRows = Vec<(ServiceKey, Destination, Counters)>;
 
 /// The kernel's IPVS table through generic netlink.
 #[derive(Debug)]
@@ -157,8 +164,9 @@ impl NetlinkKernel {
         exchange(&self.sock, self.seq, self.family, msg, dump)
     }
 
-    fn read_table(&mut self) -> Result<Table, Failure> {
+    fn read_table(&mut self) -> Result<(Table, CounterRows), Failure> {
         let mut services = Vec::new();
+        let mut counters = Vec::new();
         for reply in self.request(IpvsMessage::get_services(), true)? {
             for a in &reply.attrs {
                 let CmdAttr::Service(attrs) = a else { continue };
@@ -174,34 +182,98 @@ impl NetlinkKernel {
                 for d in self.request(IpvsMessage::get_dests(&svc.key), true)? {
                     for a in &d.attrs {
                         if let CmdAttr::Dest(attrs) = a {
-                            dests.push(destination_of(attrs, ipv6)?);
+                            let dest = destination_of(attrs, ipv6)?;
+                            counters.push((svc.key, dest.clone(), counters_of(attrs)));
+                            dests.push(dest);
                         }
                     }
                 }
                 services.push((svc, dests));
             }
         }
-        Ok(Table { services })
-    }
-}
-
-impl Kernel for NetlinkKernel {
-    async fn dump(&mut self) -> Result<Table, KernelError> {
-        self.read_table().map_err(|e| KernelError::Dump(e.text()))
+        Ok((Table { services }, counters))
     }
 
-    async fn apply(&mut self, op: &Op) -> Result<(), KernelError> {
-        let reason = match self.request(IpvsMessage::of_op(op), false) {
+    /// A request that changes something, its failure named as `what`.
+    fn change(
+        &mut self,
+        msg: IpvsMessage,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), KernelError> {
+        let reason = match self.request(msg, false) {
             Ok(_) => return Ok(()),
             Err(Failure::Errno(1)) => {
                 "operation not permitted (lvsd needs CAP_NET_ADMIN)".to_owned()
             }
             Err(e) => e.text(),
         };
-        Err(KernelError::Op {
-            op: op.to_string(),
-            reason,
+        Err(KernelError::Op { op: what(), reason })
+    }
+
+    /// Every destination's connection and traffic counters.
+    pub fn counters(&mut self) -> Result<CounterRows, KernelError> {
+        self.read_table()
+            .map(|(_, c)| c)
+            .map_err(|e| KernelError::Dump(e.text()))
+    }
+
+    /// The running connection sync daemons (at most a master and a backup).
+    pub fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, KernelError> {
+        let replies = self
+            .request(IpvsMessage::get_daemons(), true)
+            .map_err(|e| KernelError::Dump(format!("sync daemons: {}", e.text())))?;
+        let mut out = Vec::new();
+        for r in &replies {
+            for a in &r.attrs {
+                if let CmdAttr::Daemon(attrs) = a {
+                    out.push(
+                        sync_daemon_of(attrs)
+                            .map_err(|e| KernelError::Dump(format!("sync daemons: {e}")))?,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts a connection sync daemon (`ipvsadm --start-daemon`).
+    pub fn start_sync_daemon(&mut self, d: &SyncDaemon) -> Result<(), KernelError> {
+        self.change(IpvsMessage::new_daemon(d), || format!("ipvsadm {d}"))
+    }
+
+    /// Stops the sync daemon of `role` (`ipvsadm --stop-daemon`).
+    pub fn stop_sync_daemon(&mut self, role: SyncRole) -> Result<(), KernelError> {
+        self.change(IpvsMessage::del_daemon(role), || {
+            format!("ipvsadm --stop-daemon {}", role.as_str())
         })
+    }
+
+    /// The connection timeouts (`ipvsadm -L --timeout`).
+    pub fn timeouts(&mut self) -> Result<Timeouts, KernelError> {
+        let replies = self
+            .request(IpvsMessage::get_config(), false)
+            .map_err(|e| KernelError::Dump(format!("timeouts: {}", e.text())))?;
+        let attrs: Vec<CmdAttr> = replies.into_iter().flat_map(|r| r.attrs).collect();
+        Ok(timeouts_of(&attrs))
+    }
+
+    /// Sets the connection timeouts (`ipvsadm --set`; 0 leaves one as it is).
+    pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<(), KernelError> {
+        self.change(IpvsMessage::set_config(t), || {
+            format!("ipvsadm --set {} {} {}", t.tcp, t.tcp_fin, t.udp)
+        })
+    }
+}
+
+impl Kernel for NetlinkKernel {
+    async fn dump(&mut self) -> Result<Table, KernelError> {
+        self.read_table()
+            .map(|(t, _)| t)
+            .map_err(|e| KernelError::Dump(e.text()))
+    }
+
+    async fn apply(&mut self, op: &Op) -> Result<(), KernelError> {
+        self.change(IpvsMessage::of_op(op), || op.to_string())
     }
 }
 

@@ -150,6 +150,84 @@ pub struct Destination {
     pub lower_threshold: u32,
 }
 
+/// The role of the kernel's connection sync daemon (`ipvsadm
+/// --start-daemon master|backup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SyncRole {
+    /// Sends the director's connection states.
+    Master,
+    /// Receives them.
+    Backup,
+}
+
+impl SyncRole {
+    /// ipvsadm's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncRole::Master => "master",
+            SyncRole::Backup => "backup",
+        }
+    }
+}
+
+/// One running connection sync daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncDaemon {
+    /// Master or backup.
+    pub role: SyncRole,
+    /// The interface it multicasts on (`--mcast-interface`).
+    pub interface: String,
+    /// The sync id (`--syncid`, 0..=255; 0 matches every id on a backup).
+    pub sync_id: u8,
+}
+
+impl fmt::Display for SyncDaemon {
+    /// `ipvsadm --start-daemon` arguments.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "--start-daemon {} --mcast-interface {} --syncid {}",
+            self.role.as_str(),
+            self.interface,
+            self.sync_id
+        )
+    }
+}
+
+/// The kernel's connection timeouts in seconds (`ipvsadm --set tcp tcpfin
+/// udp`); setting 0 leaves that one unchanged, as in ipvsadm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timeouts {
+    /// Established TCP sessions.
+    pub tcp: u32,
+    /// TCP sessions after a FIN.
+    pub tcp_fin: u32,
+    /// UDP.
+    pub udp: u32,
+}
+
+/// A destination's connection and traffic counters, as the kernel counts
+/// them (`ipvsadm -Ln --stats` and the ActiveConn/InActConn columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Established connections now.
+    pub active: u32,
+    /// Other connections now (e.g. TIME_WAIT, UDP).
+    pub inactive: u32,
+    /// Persistence templates now.
+    pub persistent: u32,
+    /// Connections scheduled so far.
+    pub conns: u64,
+    /// Packets in.
+    pub in_packets: u64,
+    /// Packets out.
+    pub out_packets: u64,
+    /// Bytes in.
+    pub in_bytes: u64,
+    /// Bytes out.
+    pub out_bytes: u64,
+}
+
 /// Services and their destinations, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
@@ -251,16 +329,17 @@ impl Service {
     /// ipvsadm's arguments for this service after `-A`/`-E`:
     /// `-t 10.0.0.1:80 -s wrr -p 300`.
     pub fn args(&self) -> String {
-        // ipvsadm's own order: -s, then -o, -p/-M, -b.
+        // ipvsadm -Sn's own order (read off Debian's ipvsadm 1.31 in the
+        // VM): -s, -p/-M, -o, -b.
         let mut a = format!("{} -s {}", self.key, self.scheduler);
-        if self.one_packet {
-            a.push_str(" -o");
-        }
         if let Some(p) = self.persistence {
             a.push_str(&format!(" -p {p}"));
             if let Some(m) = self.netmask {
                 a.push_str(&format!(" -M {m}"));
             }
+        }
+        if self.one_packet {
+            a.push_str(" -o");
         }
         if let Some(b) = &self.sched_flags {
             a.push_str(&format!(" -b {b}"));

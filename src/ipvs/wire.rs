@@ -19,7 +19,8 @@ use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use super::diff::Op;
 use super::table::{
-    Destination, FwdMethod, Service, ServiceKey, canonical_sched_flags, sched_flag_bits,
+    Counters, Destination, FwdMethod, Service, ServiceKey, SyncDaemon, SyncRole, Timeouts,
+    canonical_sched_flags, sched_flag_bits,
 };
 use crate::config::{Netmask, Protocol};
 
@@ -131,8 +132,37 @@ pub enum DestAttr {
     PersistConns(u32),
     /// Address family of the destination.
     AddrFamily(u16),
-    /// Anything else (statistics, tunnel settings).
+    /// 64-bit statistics (replies): `IPVS_STATS_ATTR_*` kind and value.
+    Stats64(Vec<(u16, u64)>),
+    /// Anything else (32-bit statistics, tunnel settings).
     Other(DefaultNla),
+}
+
+/// `IPVS_DAEMON_ATTR_*` (inside `IPVS_CMD_ATTR_DAEMON`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonAttr {
+    /// `IP_VS_STATE_MASTER` (1) or `IP_VS_STATE_BACKUP` (2).
+    State(u32),
+    /// The multicast interface's name.
+    McastIfn(String),
+    /// The sync id.
+    SyncId(u32),
+    /// Anything else (newer kernels: maxlen, group, port, ttl).
+    Other(DefaultNla),
+}
+
+/// `IPVS_STATS_ATTR_*` kinds lvsd reads.
+pub mod stats {
+    /// Connections scheduled.
+    pub const CONNS: u16 = 1;
+    /// Packets in.
+    pub const INPKTS: u16 = 2;
+    /// Packets out.
+    pub const OUTPKTS: u16 = 3;
+    /// Bytes in.
+    pub const INBYTES: u16 = 4;
+    /// Bytes out.
+    pub const OUTBYTES: u16 = 5;
 }
 
 /// `IPVS_CMD_ATTR_*`: a message's top-level attributes.
@@ -142,7 +172,15 @@ pub enum CmdAttr {
     Service(Vec<SvcAttr>),
     /// A destination.
     Dest(Vec<DestAttr>),
-    /// Anything else (sync daemon, timeouts).
+    /// A sync daemon.
+    Daemon(Vec<DaemonAttr>),
+    /// Established TCP timeout, seconds.
+    TimeoutTcp(u32),
+    /// TCP FIN_WAIT timeout, seconds.
+    TimeoutTcpFin(u32),
+    /// UDP timeout, seconds.
+    TimeoutUdp(u32),
+    /// Anything else.
     Other(DefaultNla),
 }
 
@@ -165,6 +203,8 @@ enum Value<'a> {
     Bytes(&'a [u8]),
     Str(&'a str),
     Pair(u32, u32),
+    /// Nested attributes with u64 values.
+    U64s(&'a [(u16, u64)]),
 }
 
 impl Value<'_> {
@@ -175,6 +215,7 @@ impl Value<'_> {
             Value::Bytes(b) => b.len(),
             Value::Str(s) => s.len() + 1,
             Value::Pair(..) => 8,
+            Value::U64s(v) => v.len() * 12,
         }
     }
 
@@ -191,6 +232,14 @@ impl Value<'_> {
             Value::Pair(a, b) => {
                 buf[..4].copy_from_slice(&a.to_ne_bytes());
                 buf[4..8].copy_from_slice(&b.to_ne_bytes());
+            }
+            Value::U64s(v) => {
+                for (i, (kind, val)) in v.iter().enumerate() {
+                    let at = &mut buf[i * 12..(i + 1) * 12];
+                    at[..2].copy_from_slice(&12u16.to_ne_bytes());
+                    at[2..4].copy_from_slice(&kind.to_ne_bytes());
+                    at[4..].copy_from_slice(&val.to_ne_bytes());
+                }
             }
         }
     }
@@ -226,7 +275,19 @@ impl DestAttr {
             DestAttr::InactConns(v) => (8, Value::U32(*v)),
             DestAttr::PersistConns(v) => (9, Value::U32(*v)),
             DestAttr::AddrFamily(v) => (11, Value::U16(*v)),
+            DestAttr::Stats64(v) => (12, Value::U64s(v)),
             DestAttr::Other(n) => (n.kind(), Value::Bytes(&[])),
+        }
+    }
+}
+
+impl DaemonAttr {
+    fn value(&self) -> (u16, Value<'_>) {
+        match self {
+            DaemonAttr::State(v) => (1, Value::U32(*v)),
+            DaemonAttr::McastIfn(s) => (2, Value::Str(s)),
+            DaemonAttr::SyncId(v) => (3, Value::U32(*v)),
+            DaemonAttr::Other(n) => (n.kind(), Value::Bytes(&[])),
         }
     }
 }
@@ -255,12 +316,15 @@ macro_rules! scalar_nla {
 }
 scalar_nla!(SvcAttr);
 scalar_nla!(DestAttr);
+scalar_nla!(DaemonAttr);
 
 impl Nla for CmdAttr {
     fn value_len(&self) -> usize {
         match self {
             CmdAttr::Service(a) => a.as_slice().buffer_len(),
             CmdAttr::Dest(a) => a.as_slice().buffer_len(),
+            CmdAttr::Daemon(a) => a.as_slice().buffer_len(),
+            CmdAttr::TimeoutTcp(_) | CmdAttr::TimeoutTcpFin(_) | CmdAttr::TimeoutUdp(_) => 4,
             CmdAttr::Other(n) => n.value_len(),
         }
     }
@@ -268,6 +332,10 @@ impl Nla for CmdAttr {
         match self {
             CmdAttr::Service(_) => 1,
             CmdAttr::Dest(_) => 2,
+            CmdAttr::Daemon(_) => 3,
+            CmdAttr::TimeoutTcp(_) => 4,
+            CmdAttr::TimeoutTcpFin(_) => 5,
+            CmdAttr::TimeoutUdp(_) => 6,
             CmdAttr::Other(n) => n.kind(),
         }
     }
@@ -275,6 +343,10 @@ impl Nla for CmdAttr {
         match self {
             CmdAttr::Service(a) => a.as_slice().emit(buf),
             CmdAttr::Dest(a) => a.as_slice().emit(buf),
+            CmdAttr::Daemon(a) => a.as_slice().emit(buf),
+            CmdAttr::TimeoutTcp(v) | CmdAttr::TimeoutTcpFin(v) | CmdAttr::TimeoutUdp(v) => {
+                buf[..4].copy_from_slice(&v.to_ne_bytes())
+            }
             CmdAttr::Other(n) => n.emit_value(buf),
         }
     }
@@ -366,7 +438,29 @@ fn dest_attr(n: &NlaBuffer<&[u8]>) -> Result<DestAttr, DecodeError> {
         8 => DestAttr::InactConns(u32_ne(v, "inactive connections")?),
         9 => DestAttr::PersistConns(u32_ne(v, "persistent connections")?),
         11 => DestAttr::AddrFamily(u16_ne(v, "destination AF")?),
+        // Padding attributes (IPVS_STATS_ATTR_PAD, on machines that align
+        // u64s) carry no value: skipped.
+        12 => DestAttr::Stats64(
+            nested(v, |s| {
+                Ok(<[u8; 8]>::try_from(s.value())
+                    .ok()
+                    .map(|b| (s.kind(), u64::from_ne_bytes(b))))
+            })?
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
         _ => DestAttr::Other(other(n)?),
+    })
+}
+
+fn daemon_attr(n: &NlaBuffer<&[u8]>) -> Result<DaemonAttr, DecodeError> {
+    let v = n.value();
+    Ok(match n.kind() {
+        1 => DaemonAttr::State(u32_ne(v, "sync daemon state")?),
+        2 => DaemonAttr::McastIfn(c_string(v)?),
+        3 => DaemonAttr::SyncId(u32_ne(v, "sync id")?),
+        _ => DaemonAttr::Other(other(n)?),
     })
 }
 
@@ -383,6 +477,10 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
             Ok(match n.kind() {
                 1 => CmdAttr::Service(nested(n.value(), svc_attr)?),
                 2 => CmdAttr::Dest(nested(n.value(), dest_attr)?),
+                3 => CmdAttr::Daemon(nested(n.value(), daemon_attr)?),
+                4 => CmdAttr::TimeoutTcp(u32_ne(n.value(), "TCP timeout")?),
+                5 => CmdAttr::TimeoutTcpFin(u32_ne(n.value(), "TCP FIN timeout")?),
+                6 => CmdAttr::TimeoutUdp(u32_ne(n.value(), "UDP timeout")?),
                 _ => CmdAttr::Other(other(n)?),
             })
         })?;
@@ -527,6 +625,130 @@ impl IpvsMessage {
             attrs: vec![CmdAttr::Service(service_id(key))],
         }
     }
+
+    /// Starts a connection sync daemon (`ipvsadm --start-daemon`).
+    pub fn new_daemon(d: &SyncDaemon) -> IpvsMessage {
+        IpvsMessage {
+            cmd: IpvsCmd::NewDaemon,
+            attrs: vec![CmdAttr::Daemon(vec![
+                DaemonAttr::State(state_code(d.role)),
+                DaemonAttr::McastIfn(d.interface.clone()),
+                DaemonAttr::SyncId(u32::from(d.sync_id)),
+            ])],
+        }
+    }
+
+    /// Stops the sync daemon of one role (`ipvsadm --stop-daemon`).
+    pub fn del_daemon(role: SyncRole) -> IpvsMessage {
+        IpvsMessage {
+            cmd: IpvsCmd::DelDaemon,
+            attrs: vec![CmdAttr::Daemon(vec![DaemonAttr::State(state_code(role))])],
+        }
+    }
+
+    /// The dump request of the running sync daemons.
+    pub fn get_daemons() -> IpvsMessage {
+        IpvsMessage {
+            cmd: IpvsCmd::GetDaemon,
+            attrs: Vec::new(),
+        }
+    }
+
+    /// The request of the timeouts (`ipvsadm -L --timeout`).
+    pub fn get_config() -> IpvsMessage {
+        IpvsMessage {
+            cmd: IpvsCmd::GetConfig,
+            attrs: Vec::new(),
+        }
+    }
+
+    /// Sets the timeouts (`ipvsadm --set`); a 0 leaves that one unchanged.
+    pub fn set_config(t: &Timeouts) -> IpvsMessage {
+        IpvsMessage {
+            cmd: IpvsCmd::SetConfig,
+            attrs: vec![
+                CmdAttr::TimeoutTcp(t.tcp),
+                CmdAttr::TimeoutTcpFin(t.tcp_fin),
+                CmdAttr::TimeoutUdp(t.udp),
+            ],
+        }
+    }
+}
+
+const IP_VS_STATE_MASTER: u32 = 1;
+const IP_VS_STATE_BACKUP: u32 = 2;
+
+fn state_code(role: SyncRole) -> u32 {
+    match role {
+        SyncRole::Master => IP_VS_STATE_MASTER,
+        SyncRole::Backup => IP_VS_STATE_BACKUP,
+    }
+}
+
+/// A running sync daemon from a GET_DAEMON reply's DAEMON attributes.
+pub fn sync_daemon_of(attrs: &[DaemonAttr]) -> Result<SyncDaemon, DecodeError> {
+    let (mut role, mut interface, mut sync_id) = (None, None, None);
+    for a in attrs {
+        match a {
+            DaemonAttr::State(IP_VS_STATE_MASTER) => role = Some(SyncRole::Master),
+            DaemonAttr::State(IP_VS_STATE_BACKUP) => role = Some(SyncRole::Backup),
+            DaemonAttr::State(other) => {
+                return Err(DecodeError::from(format!(
+                    "sync daemon state {other} is not master or backup"
+                )));
+            }
+            DaemonAttr::McastIfn(s) => interface = Some(s.clone()),
+            DaemonAttr::SyncId(v) => sync_id = Some(*v),
+            DaemonAttr::Other(_) => {}
+        }
+    }
+    let sync_id = sync_id.ok_or("sync daemon without a sync id")?;
+    Ok(SyncDaemon {
+        role: role.ok_or("sync daemon without a state")?,
+        interface: interface.ok_or("sync daemon without an interface")?,
+        sync_id: u8::try_from(sync_id)
+            .map_err(|_| DecodeError::from(format!("sync id {sync_id} above 255")))?,
+    })
+}
+
+/// The timeouts of a GET_CONFIG reply (absent ones are 0).
+pub fn timeouts_of(attrs: &[CmdAttr]) -> Timeouts {
+    let mut t = Timeouts::default();
+    for a in attrs {
+        match a {
+            CmdAttr::TimeoutTcp(v) => t.tcp = *v,
+            CmdAttr::TimeoutTcpFin(v) => t.tcp_fin = *v,
+            CmdAttr::TimeoutUdp(v) => t.udp = *v,
+            _ => {}
+        }
+    }
+    t
+}
+
+/// A destination's counters from a GET_DEST reply (absent ones are 0).
+pub fn counters_of(attrs: &[DestAttr]) -> Counters {
+    let mut c = Counters::default();
+    for a in attrs {
+        match a {
+            DestAttr::ActiveConns(v) => c.active = *v,
+            DestAttr::InactConns(v) => c.inactive = *v,
+            DestAttr::PersistConns(v) => c.persistent = *v,
+            DestAttr::Stats64(v) => {
+                for (kind, val) in v {
+                    match *kind {
+                        stats::CONNS => c.conns = *val,
+                        stats::INPKTS => c.in_packets = *val,
+                        stats::OUTPKTS => c.out_packets = *val,
+                        stats::INBYTES => c.in_bytes = *val,
+                        stats::OUTBYTES => c.out_bytes = *val,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    c
 }
 
 fn ip_of(family: u16, bytes: &[u8]) -> Result<IpAddr, DecodeError> {
@@ -795,8 +1017,9 @@ mod tests {
             for a in &g.payload.attrs {
                 match a {
                     CmdAttr::Service(a) => { let _ = service_of(a); }
-                    CmdAttr::Dest(a) => { let _ = destination_of(a, false); }
-                    CmdAttr::Other(_) => {}
+                    CmdAttr::Dest(a) => { let _ = destination_of(a, false); let _ = counters_of(a); }
+                    CmdAttr::Daemon(a) => { let _ = sync_daemon_of(a); }
+                    _ => {}
                 }
             }
         }

@@ -1,0 +1,659 @@
+//! Against Linux's own IPVS: Debian's stock kernel booted in qemu by
+//! `scripts/ipvs-vm` (these machines' kernel has no IPVS).
+//!
+//! One VM boot for the whole file: `kernel_tests_in_a_vm` (the only test
+//! that runs on the host) boots the VM with this same test binary as its
+//! command, asking it for the `#[ignore]`d tests; inside (`IPVS_VM=1`) they
+//! run one after another against the real table, each starting from an
+//! empty one. `ipvsadm` (Debian's, netlink) is in the VM to cross-check
+//! every result with the tool operators use.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test setup
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lvsd::config::{Netmask, Protocol};
+use lvsd::ipvs::netlink::NetlinkKernel;
+use lvsd::ipvs::table::FwdMethod;
+use lvsd::ipvs::{Destination, Kernel, MemoryKernel, Op, Service, ServiceKey, Table};
+
+fn in_vm() -> bool {
+    std::env::var_os("IPVS_VM").is_some()
+}
+
+/// The host side: one VM, every kernel test inside it.
+#[test]
+fn kernel_tests_in_a_vm() {
+    if in_vm() {
+        return;
+    }
+    if std::env::var_os("LVSD_SKIP_VM").is_some() {
+        // Straight to stderr: libtest captures println!, not the stream.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIP kernel_tests_in_a_vm: LVSD_SKIP_VM is set\n",
+        );
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(root.join("scripts/ipvs-vm"));
+    cmd.arg("--share").arg(root);
+    // The test binary and lvsd live in the target directory; share it too
+    // when it is not inside the workspace.
+    let target = exe.ancestors().nth(3).unwrap().to_path_buf();
+    if !target.starts_with(root) {
+        cmd.arg("--share").arg(&target);
+    }
+    cmd.env("RUST_BACKTRACE", "0")
+        .args(["--timeout", "400", "--"])
+        .arg(&exe)
+        .args(["--ignored", "--test-threads=1", "--nocapture"]);
+    let status = cmd.status().expect("running scripts/ipvs-vm");
+    assert!(
+        status.success(),
+        "the kernel tests in the VM failed: {status}"
+    );
+}
+
+fn must_be_in_vm() {
+    assert!(
+        in_vm(),
+        "this test changes the kernel's IPVS table: it runs inside the VM (kernel_tests_in_a_vm)"
+    );
+}
+
+fn sh(script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A table in one order: services by name, destinations by endpoint.
+fn sorted(mut t: Table) -> Table {
+    t.services.sort_by_key(|(s, _)| s.key.name());
+    for (_, d) in &mut t.services {
+        d.sort_by_key(|d| d.endpoint());
+    }
+    t
+}
+
+/// `ipvsadm -Sn` as a set of lines. ipvsadm prints a tunnel's type, which
+/// lvsd leaves at the kernel's default (ipip).
+fn ipvsadm_save() -> BTreeSet<String> {
+    sh("ipvsadm -Sn")
+        .lines()
+        .map(|l| l.replace(" --tun-type ipip", ""))
+        .collect()
+}
+
+/// `t` as `ipvsadm -Sn` prints it: that listing has no thresholds
+/// (`ipvsadm -Ln --thresholds` shows them, checked separately).
+fn lines(t: &Table) -> BTreeSet<String> {
+    t.to_string()
+        .lines()
+        .map(|l| match l.find(" -x ").or_else(|| l.find(" -y ")) {
+            Some(i) => l[..i].to_owned(),
+            None => l.to_owned(),
+        })
+        .collect()
+}
+
+/// The destination rows of `ipvsadm -Ln OPTIONS`, the listing operators
+/// read, with single spaces.
+fn ipvsadm_list_dests(options: &str) -> BTreeSet<String> {
+    sh(&format!("ipvsadm -Ln {options}"))
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-> "))
+        .filter(|l| !l.starts_with("RemoteAddress"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn svc(key: ServiceKey, scheduler: &str) -> Service {
+    Service {
+        key,
+        scheduler: scheduler.to_owned(),
+        persistence: None,
+        netmask: None,
+        one_packet: false,
+        sched_flags: None,
+    }
+}
+
+fn dest(addr: &str, port: u16, fwd: FwdMethod, weight: u32) -> Destination {
+    Destination {
+        addr: addr.parse().unwrap(),
+        port,
+        fwd,
+        weight,
+        upper_threshold: 0,
+        lower_threshold: 0,
+    }
+}
+
+fn tcp(addr: &str, port: u16) -> ServiceKey {
+    ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: addr.parse().unwrap(),
+        port,
+    }
+}
+
+fn udp(addr: &str, port: u16) -> ServiceKey {
+    ServiceKey::Addr {
+        protocol: Protocol::Udp,
+        addr: addr.parse().unwrap(),
+        port,
+    }
+}
+
+/// Services of every shape lvsd writes.
+fn services() -> Vec<Service> {
+    let mut persistent = svc(udp("10.1.0.2", 53), "lc");
+    persistent.persistence = Some(600);
+    persistent.netmask = Some(Netmask::V4("255.255.255.0".parse().unwrap()));
+    let mut ops = svc(udp("10.1.0.3", 5060), "rr");
+    ops.one_packet = true;
+    let mut sh = svc(tcp("10.1.0.4", 443), "sh");
+    sh.sched_flags = Some("sh-fallback,sh-port".to_owned());
+    let mut v6 = svc(tcp("2001:db8::10", 80), "wlc");
+    v6.persistence = Some(300);
+    v6.netmask = Some(Netmask::V6(64));
+    let mut mh = svc(
+        ServiceKey::Fwmark {
+            mark: 7,
+            ipv6: true,
+        },
+        "mh",
+    );
+    mh.sched_flags = Some("mh-port".to_owned());
+    let mut all = svc(udp("10.1.0.5", 53), "sh");
+    all.sched_flags = Some("sh-port".to_owned());
+    all.persistence = Some(30);
+    all.netmask = Some(Netmask::V4("255.255.255.0".parse().unwrap()));
+    all.one_packet = true;
+    vec![
+        svc(tcp("10.1.0.1", 80), "wrr"),
+        persistent,
+        ops,
+        sh,
+        svc(
+            ServiceKey::Fwmark {
+                mark: 5,
+                ipv6: false,
+            },
+            "sed",
+        ),
+        v6,
+        mh,
+        all,
+    ]
+}
+
+/// Destinations of every forwarding method, weight and threshold.
+fn dests_of(s: &Service) -> Vec<Destination> {
+    let v6 = s.key.name().contains('[') || s.key.name().starts_with("fwm6");
+    if v6 {
+        let mut a = dest("2001:db8::21", 80, FwdMethod::Route, 3);
+        a.upper_threshold = 500;
+        a.lower_threshold = 100;
+        vec![a, dest("2001:db8::22", 80, FwdMethod::Masq, 0)]
+    } else {
+        let mut a = dest("10.2.0.1", 80, FwdMethod::Masq, 1);
+        a.upper_threshold = 1000;
+        vec![
+            a,
+            dest("10.2.0.2", 8080, FwdMethod::Route, 5),
+            dest("10.2.0.3", 80, FwdMethod::Tunnel, 0),
+        ]
+    }
+}
+
+/// Applies `ops` to the kernel and to the in-memory model; both must
+/// accept them, and the kernel's dump, `ipvsadm -Sn` and `ipvsadm -Ln` must
+/// then agree with the model.
+fn apply_and_compare(k: &mut NetlinkKernel, model: &mut MemoryKernel, ops: &[Op]) {
+    rt().block_on(async {
+        for op in ops {
+            k.apply(op).await.unwrap_or_else(|e| panic!("{op}: {e}"));
+            model.apply(op).await.unwrap();
+        }
+        let dumped = sorted(k.dump().await.unwrap());
+        let want = sorted(model.table());
+        assert_eq!(dumped, want, "lvsd's dump differs from what it applied");
+        assert_eq!(ipvsadm_save(), lines(&want), "ipvsadm -Sn differs");
+        let listed = ipvsadm_list_dests("");
+        let thresholds = ipvsadm_list_dests("--thresholds");
+        for (_, dests) in &want.services {
+            for d in dests {
+                let fwd = match d.fwd {
+                    FwdMethod::Masq => "Masq",
+                    FwdMethod::Route => "Route",
+                    FwdMethod::Tunnel => "Tunnel",
+                };
+                let row = format!("{} {fwd} {} ", d.endpoint(), d.weight);
+                assert!(
+                    listed.iter().any(|l| l.starts_with(&row)),
+                    "ipvsadm -Ln has no `{row}`: {listed:#?}"
+                );
+                let row = format!(
+                    "{} {} {} ",
+                    d.endpoint(),
+                    d.upper_threshold,
+                    d.lower_threshold
+                );
+                assert!(
+                    thresholds.iter().any(|l| l.starts_with(&row)),
+                    "ipvsadm -Ln --thresholds has no `{row}`: {thresholds:#?}"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+#[ignore = "runs inside the VM (kernel_tests_in_a_vm)"]
+fn every_op_kind_round_trips() {
+    must_be_in_vm();
+    sh("ipvsadm -C");
+    let mut k = NetlinkKernel::open().unwrap();
+    let mut model = MemoryKernel::new();
+    let services = services();
+    let mut ops: Vec<Op> = Vec::new();
+    for s in &services {
+        ops.push(Op::AddService(s.clone()));
+        for d in dests_of(s) {
+            ops.push(Op::AddDest(s.key, d));
+        }
+    }
+    apply_and_compare(&mut k, &mut model, &ops);
+
+    // Edit every service (scheduler, persistence both ways) and destination
+    // (weight, forwarding, thresholds), then delete some of each.
+    let mut ops = Vec::new();
+    for s in &services {
+        let mut e = s.clone();
+        e.scheduler = if s.scheduler == "rr" { "wrr" } else { "rr" }.to_owned();
+        e.sched_flags = None;
+        if e.persistence.is_some() {
+            e.persistence = None;
+            e.netmask = None;
+        } else {
+            e.persistence = Some(120);
+        }
+        ops.push(Op::EditService(e));
+        for mut d in dests_of(s) {
+            d.weight += 7;
+            d.upper_threshold = 50;
+            d.lower_threshold = 20;
+            d.fwd = match d.fwd {
+                FwdMethod::Masq => FwdMethod::Route,
+                FwdMethod::Route => FwdMethod::Tunnel,
+                FwdMethod::Tunnel => FwdMethod::Masq,
+            };
+            ops.push(Op::EditDest(s.key, d));
+        }
+    }
+    apply_and_compare(&mut k, &mut model, &ops);
+
+    let first = dests_of(&services[0]);
+    let ops = vec![
+        Op::DelDest(services[0].key, first[1].clone()),
+        Op::DelDest(services[5].key, dests_of(&services[5])[0].clone()),
+        Op::DelService(services[2].key),
+        Op::DelService(services[6].key),
+    ];
+    apply_and_compare(&mut k, &mut model, &ops);
+    sh("ipvsadm -C");
+}
+
+#[test]
+#[ignore = "runs inside the VM (kernel_tests_in_a_vm)"]
+fn refusals_name_the_op_and_the_kernels_reason() {
+    must_be_in_vm();
+    sh("ipvsadm -C");
+    let mut k = NetlinkKernel::open().unwrap();
+    let s = svc(tcp("10.1.0.1", 80), "wrr");
+    let d = dest("10.2.0.1", 80, FwdMethod::Route, 1);
+    rt().block_on(async {
+        k.apply(&Op::AddService(s.clone())).await.unwrap();
+        let e = k.apply(&Op::AddService(s.clone())).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ipvsadm -A -t 10.1.0.1:80 -s wrr: File exists"
+        );
+        let e = k.apply(&Op::DelDest(s.key, d.clone())).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ipvsadm -d -t 10.1.0.1:80 -r 10.2.0.1:80: No such file or directory"
+        );
+        let missing = tcp("10.1.0.9", 80);
+        let e = k.apply(&Op::DelService(missing)).await.unwrap_err();
+        assert_eq!(e.to_string(), "ipvsadm -D -t 10.1.0.9:80: No such process");
+        let mut bad = s.clone();
+        bad.scheduler = "no-such-scheduler".to_owned();
+        let e = k.apply(&Op::EditService(bad)).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("ipvsadm -E -t 10.1.0.1:80 -s no-such-scheduler: "),
+            "{e}"
+        );
+        // Nothing was lost by the refusals.
+        let t = k.dump().await.unwrap();
+        assert_eq!(t.services.len(), 1);
+        assert_eq!(t.services[0].0, s);
+    });
+    sh("ipvsadm -C");
+}
+
+// ------------------------------------------------------------ lvsd itself
+
+struct Lvsd {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Lvsd {
+    fn start(cf: &Path, log: &Path) -> Lvsd {
+        let child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+            .arg("run")
+            .arg(cf)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Lvsd {
+            child,
+            log: log.to_owned(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The ipvsadm commands lvsd logged as applied.
+    fn ops(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| l.find("ipvsadm -").map(|i| l[i..].to_owned()))
+            .collect()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration) {
+        let start = Instant::now();
+        while !self.log().contains(what) {
+            assert!(
+                start.elapsed() < timeout,
+                "no `{what}` in lvsd's log within {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, then wait for it to exit.
+    fn stop(mut self) -> String {
+        sh(&format!("kill -TERM {}", self.child.id()));
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "lvsd exited with {status}:\n{}",
+            self.log()
+        );
+        self.log()
+    }
+}
+
+/// Polls `ipvsadm -Sn` until it equals `want`.
+fn wait_table(want: &BTreeSet<String>, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        let got = ipvsadm_save();
+        if got == *want {
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "the table did not become {want:#?} within {timeout:?}; it is {got:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn set(lines: &[&str]) -> BTreeSet<String> {
+    lines.iter().map(|l| (*l).to_owned()).collect()
+}
+
+#[test]
+#[ignore = "runs inside the VM (kernel_tests_in_a_vm)"]
+fn lvsd_adopts_repairs_drift_and_leaves_foreign_services_alone() {
+    must_be_in_vm();
+    sh("ipvsadm -C");
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        "checkinterval=1\nquiescent=yes\ncleanstop=no\n\
+         virtual=10.1.0.1:80\n\treal=10.2.0.1:80 gate 2\n\treal=10.2.0.2:80 gate 3\n\tchecktype=on\n\tscheduler=wrr\n\n\
+         virtual6=[2001:db8::10]:53\n\treal6=[2001:db8::21]:53 masq\n\tprotocol=udp\n\tchecktype=on\n\tpersistent=60\n",
+    )
+    .unwrap();
+    // Someone else's service, there before lvsd starts.
+    sh("ipvsadm -A -t 10.9.0.1:25 -s rr && ipvsadm -a -t 10.9.0.1:25 -r 10.9.0.2:25 -g -w 1");
+    let foreign = [
+        "-A -t 10.9.0.1:25 -s rr",
+        "-a -t 10.9.0.1:25 -r 10.9.0.2:25 -g -w 1",
+    ];
+    let full = set(&[
+        foreign[0],
+        foreign[1],
+        "-A -t 10.1.0.1:80 -s wrr",
+        "-a -t 10.1.0.1:80 -r 10.2.0.1:80 -g -w 2",
+        "-a -t 10.1.0.1:80 -r 10.2.0.2:80 -g -w 3",
+        "-A -u [2001:db8::10]:53 -s wrr -p 60",
+        "-a -u [2001:db8::10]:53 -r [2001:db8::21]:53 -m -w 1",
+    ]);
+
+    // Cold start: lvsd builds its services and nothing else.
+    let log = dir.path().join("lvsd1.log");
+    let d = Lvsd::start(&cf, &log);
+    wait_table(&full, Duration::from_secs(20));
+    d.wait_for("ipvsadm -a -u [2001:db8::10]:53", Duration::from_secs(5));
+    let log1 = d.stop();
+    // cleanstop=no: stopping leaves the table as it is.
+    assert_eq!(ipvsadm_save(), full, "{log1}");
+
+    // Restart: the table is adopted as it is; no op at all.
+    let d = Lvsd::start(&cf, &dir.path().join("lvsd2.log"));
+    d.wait_for("started:", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3)); // a few check rounds
+    assert_eq!(d.ops(), Vec::<String>::new(), "a restart changed the table");
+    assert_eq!(ipvsadm_save(), full);
+
+    // Drift made by hand: a real deleted, a weight changed, the foreign
+    // service edited. The resync (every 10 s) repairs lvsd's own and leaves
+    // the foreign one as the operator made it.
+    sh("ipvsadm -d -t 10.1.0.1:80 -r 10.2.0.1:80 \
+        && ipvsadm -e -u [2001:db8::10]:53 -r [2001:db8::21]:53 -m -w 9 \
+        && ipvsadm -a -t 10.9.0.1:25 -r 10.9.0.3:25 -g -w 1");
+    let mut repaired = full.clone();
+    repaired.insert("-a -t 10.9.0.1:25 -r 10.9.0.3:25 -g -w 1".to_owned());
+    wait_table(&repaired, Duration::from_secs(20));
+    d.wait_for("changed behind lvsd's back", Duration::from_secs(1));
+
+    // `ipvsadm -C` wipes everything: lvsd restores its own services.
+    sh("ipvsadm -C");
+    wait_table(
+        &full
+            .iter()
+            .filter(|l| !l.contains("10.9.0."))
+            .cloned()
+            .collect(),
+        Duration::from_secs(20),
+    );
+    let log2 = d.stop();
+    assert!(!log2.contains("ERROR"), "{log2}");
+
+    // cleanstop=yes (the default): stopping removes lvsd's services only.
+    sh("ipvsadm -A -t 10.9.0.1:25 -s rr");
+    std::fs::write(
+        &cf,
+        std::fs::read_to_string(&cf)
+            .unwrap()
+            .replace("cleanstop=no\n", ""),
+    )
+    .unwrap();
+    let d = Lvsd::start(&cf, &dir.path().join("lvsd3.log"));
+    d.wait_for("started:", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.ops(), Vec::<String>::new(), "adopting changed the table");
+    let log3 = d.stop();
+    assert_eq!(ipvsadm_save(), set(&["-A -t 10.9.0.1:25 -s rr"]), "{log3}");
+    sh("ipvsadm -C");
+}
+
+#[test]
+#[ignore = "runs inside the VM (kernel_tests_in_a_vm)"]
+fn sync_daemon_timeouts_and_counters() {
+    use lvsd::ipvs::table::{SyncDaemon, SyncRole, Timeouts};
+    must_be_in_vm();
+    sh("ipvsadm -C; ipvsadm --stop-daemon master; ipvsadm --stop-daemon backup; true");
+    sh("ip link add lvs0 type dummy && ip link set lvs0 up && ip addr add 10.1.0.1/24 dev lvs0");
+    let mut k = NetlinkKernel::open().unwrap();
+
+    // The sync daemon: none, a master, a backup beside it, stopped one by one.
+    assert_eq!(k.sync_daemons().unwrap(), vec![]);
+    let master = SyncDaemon {
+        role: SyncRole::Master,
+        interface: "lvs0".to_owned(),
+        sync_id: 5,
+    };
+    let backup = SyncDaemon {
+        role: SyncRole::Backup,
+        interface: "lvs0".to_owned(),
+        sync_id: 6,
+    };
+    k.start_sync_daemon(&master).unwrap();
+    assert_eq!(k.sync_daemons().unwrap(), vec![master.clone()]);
+    let listed = sh("ipvsadm -L --daemon");
+    assert!(
+        listed.contains("master sync daemon (mcast=lvs0, syncid=5"),
+        "{listed}"
+    );
+    let e = k.start_sync_daemon(&master).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ipvsadm --start-daemon master --mcast-interface lvs0 --syncid 5: File exists"
+    );
+    k.start_sync_daemon(&backup).unwrap();
+    let mut both = k.sync_daemons().unwrap();
+    both.sort_by_key(|d| d.role.as_str());
+    assert_eq!(both, vec![backup.clone(), master.clone()]);
+    k.stop_sync_daemon(SyncRole::Master).unwrap();
+    assert_eq!(k.sync_daemons().unwrap(), vec![backup]);
+    assert!(sh("ipvsadm -L --daemon").starts_with("backup sync daemon (mcast=lvs0, syncid=6"));
+    k.stop_sync_daemon(SyncRole::Backup).unwrap();
+    assert_eq!(k.sync_daemons().unwrap(), vec![]);
+    assert_eq!(sh("ipvsadm -L --daemon"), "");
+    let e = k
+        .start_sync_daemon(&SyncDaemon {
+            role: SyncRole::Master,
+            interface: "nosuch0".to_owned(),
+            sync_id: 1,
+        })
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("ipvsadm --start-daemon master --mcast-interface nosuch0 --syncid 1: "),
+        "{e}"
+    );
+
+    // Timeouts: read, set, read back; 0 leaves one unchanged.
+    let before = k.timeouts().unwrap();
+    assert_eq!(
+        sh("ipvsadm -L --timeout").trim(),
+        format!(
+            "Timeout (tcp tcpfin udp): {} {} {}",
+            before.tcp, before.tcp_fin, before.udp
+        )
+    );
+    k.set_timeouts(&Timeouts {
+        tcp: 3600,
+        tcp_fin: 30,
+        udp: 0,
+    })
+    .unwrap();
+    let after = k.timeouts().unwrap();
+    assert_eq!(
+        after,
+        Timeouts {
+            tcp: 3600,
+            tcp_fin: 30,
+            udp: before.udp
+        }
+    );
+    assert_eq!(
+        sh("ipvsadm -L --timeout").trim(),
+        format!("Timeout (tcp tcpfin udp): 3600 30 {}", before.udp)
+    );
+    k.set_timeouts(&before).unwrap();
+
+    // Counters: one connection attempt to the VIP is scheduled to the real
+    // (which does not exist, so it goes unanswered).
+    let s = svc(tcp("10.1.0.1", 80), "rr");
+    let d = dest("10.2.0.1", 80, FwdMethod::Route, 1);
+    rt().block_on(async {
+        k.apply(&Op::AddService(s.clone())).await.unwrap();
+        k.apply(&Op::AddDest(s.key, d.clone())).await.unwrap();
+    });
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg("timeout 2 nc 10.1.0.1 80 </dev/null")
+        .status();
+    // The kernel folds its per-CPU counters into the ones it reports every
+    // 2 seconds (the rate estimator's tick).
+    std::thread::sleep(Duration::from_millis(2500));
+    let rows = k.counters().unwrap();
+    assert_eq!(rows.len(), 1);
+    let (key, got, c) = &rows[0];
+    assert_eq!((key, got), (&s.key, &d));
+    assert!(c.conns >= 1 && c.in_packets >= 1 && c.in_bytes > 0, "{c:?}");
+    assert_eq!(c.active + c.inactive, 1, "{c:?}");
+    let stats = sh("ipvsadm -Ln --stats --exact");
+    let row = stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("-> 10.2.0.1:80"))
+        .unwrap_or_else(|| panic!("{stats}"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        row,
+        [
+            c.conns,
+            c.in_packets,
+            c.out_packets,
+            c.in_bytes,
+            c.out_bytes
+        ]
+        .map(|n| n.to_string()),
+        "{stats}"
+    );
+    sh("ipvsadm -C; ip link del lvs0");
+}
