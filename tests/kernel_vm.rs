@@ -50,7 +50,13 @@ fn kernel_tests_in_a_vm() {
     cmd.env("RUST_BACKTRACE", "0")
         .args(["--timeout", "400", "--"])
         .arg(&exe)
-        .args(["--ignored", "--test-threads=1", "--nocapture"]);
+        .args([
+            "--ignored",
+            "--test-threads=1",
+            "--nocapture",
+            "--skip",
+            "traffic_client",
+        ]);
     let status = cmd.status().expect("running scripts/ipvs-vm");
     assert!(
         status.success(),
@@ -624,7 +630,7 @@ fn sync_daemon_timeouts_and_counters() {
     });
     let _ = Command::new("sh")
         .arg("-c")
-        .arg("timeout 2 nc 10.1.0.1 80 </dev/null")
+        .arg("timeout 2 nc 10.1.0.1 80 </dev/null 2>/dev/null")
         .status();
     // The kernel folds its per-CPU counters into the ones it reports every
     // 2 seconds (the rate estimator's tick).
@@ -656,4 +662,393 @@ fn sync_daemon_timeouts_and_counters() {
         "{stats}"
     );
     sh("ipvsadm -C; ip link del lvs0");
+}
+
+// ------------------------------------------------------------ with traffic
+
+/// The HTTP client of the traffic test, run by it inside the client
+/// namespace (`ip netns exec client <this binary> --exact traffic_client`,
+/// which `kernel_tests_in_a_vm` skips): a request to the VIP every 50 ms,
+/// one line per request to `LVSD_TRAFFIC_OUT` (`start-ms ok BODY` or
+/// `start-ms fail REASON`) until `LVSD_TRAFFIC_STOP` exists.
+#[test]
+#[ignore = "the traffic test's client; started by that test"]
+fn traffic_client() {
+    use std::io::{Read, Write};
+    let out = std::env::var("LVSD_TRAFFIC_OUT").expect("LVSD_TRAFFIC_OUT");
+    let stop = std::env::var("LVSD_TRAFFIC_STOP").expect("LVSD_TRAFFIC_STOP");
+    let vip: std::net::SocketAddr = std::env::var("LVSD_TRAFFIC_VIP").unwrap().parse().unwrap();
+    let mut log = std::fs::File::create(out).unwrap();
+    while !Path::new(&stop).exists() {
+        let start = now_ms();
+        let answer = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect_timeout(&vip, Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")?;
+            let mut buf = String::new();
+            s.read_to_string(&mut buf)?;
+            match buf.split_once("\r\n\r\n") {
+                Some((head, body))
+                    if head.starts_with("HTTP/1.") && head[8..].starts_with(" 200") =>
+                {
+                    Ok(body.trim().to_owned())
+                }
+                _ => Err(std::io::Error::other(format!("bad answer {buf:?}"))),
+            }
+        })();
+        let line = match answer {
+            Ok(body) => format!("{start} ok {body}\n"),
+            Err(e) => format!("{start} fail {e}\n"),
+        };
+        log.write_all(line.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+/// One request's outcome, as the client logged it.
+struct Request {
+    start_ms: u128,
+    ok: bool,
+    text: String,
+}
+
+fn requests(path: &Path) -> Vec<Request> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ' ');
+            Some(Request {
+                start_ms: it.next()?.parse().ok()?,
+                ok: it.next()? == "ok",
+                text: it.next().unwrap_or("").to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The time (ms since the epoch) at which lvsd logged a line containing
+/// `what`, after `after_ms`, waiting up to `timeout`.
+fn logged_at(d: &Lvsd, what: &str, after_ms: u128, timeout: Duration) -> u128 {
+    let start = Instant::now();
+    loop {
+        for l in d.log().lines() {
+            if !l.contains(what) {
+                continue;
+            }
+            // tracing's timestamp: 2026-11-28T22:15:30.291453Z
+            let Some(ts) = l.split_whitespace().next() else {
+                continue;
+            };
+            if let Some(ms) = rfc3339_ms(ts)
+                && ms >= after_ms
+            {
+                return ms;
+            }
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "no `{what}` in lvsd's log within {timeout:?}:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` to ms since the epoch (UTC, no leap
+/// seconds; days from the civil calendar).
+fn rfc3339_ms(ts: &str) -> Option<u128> {
+    let (date, time) = ts.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|x| x.parse::<i64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    let ms: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u128::try_from(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms).ok()
+}
+
+/// A busybox httpd in namespace `ns` serving `body` at / and "Service Up"
+/// at /health.
+fn httpd(ns: &str, body: &str) -> Child {
+    let www = format!("/tmp/www-{ns}");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(format!("{www}/index.html"), format!("{body}\n")).unwrap();
+    std::fs::write(format!("{www}/health"), "Service Up\n").unwrap();
+    Command::new("ip")
+        .args([
+            "netns", "exec", ns, "busybox", "httpd", "-f", "-p", "80", "-h",
+        ])
+        .arg(&www)
+        .spawn()
+        .unwrap()
+}
+
+/// Kills a process this test started (SIGKILL) and reaps it.
+fn end(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// Waits until the client's requests that started after `after_ms` include
+/// one answered `body`.
+fn wait_answer(out: &Path, after_ms: u128, body: &str, timeout: Duration) -> u128 {
+    let start = Instant::now();
+    loop {
+        if let Some(r) = requests(out)
+            .into_iter()
+            .find(|r| r.start_ms > after_ms && r.ok && r.text == body)
+        {
+            return r.start_ms;
+        }
+        if start.elapsed() > timeout {
+            let log = std::fs::read_to_string(out).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(8).collect();
+            panic!("no answer `{body}` within {timeout:?}; the client's last requests: {tail:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn failures_between(out: &Path, from_ms: u128, to_ms: u128) -> Vec<String> {
+    requests(out)
+        .into_iter()
+        .filter(|r| r.start_ms >= from_ms && r.start_ms <= to_ms && !r.ok)
+        .map(|r| format!("{} {}", r.start_ms, r.text))
+        .collect()
+}
+
+/// LVS-NAT end to end: a client namespace sends HTTP requests to the VIP
+/// on the director (the VM's root namespace); IPVS forwards them to three
+/// real servers, each in its own namespace behind a veth pair; lvsd checks
+/// them over HTTP. A sorry server in a fourth namespace is the fallback.
+#[test]
+#[ignore = "runs inside the VM (kernel_tests_in_a_vm)"]
+fn nat_traffic_failover_fallback_and_restart() {
+    must_be_in_vm();
+    sh("ipvsadm -C");
+    sh("set -e
+        echo 1 > /proc/sys/net/ipv4/ip_forward
+        ip netns add client
+        ip link add dc0 type veth peer name eth0 netns client
+        ip addr add 10.10.0.1/24 dev dc0
+        ip addr add 10.10.0.100/32 dev dc0
+        ip link set dc0 up
+        ip -n client addr add 10.10.0.2/24 dev eth0
+        ip -n client link set eth0 up
+        ip -n client link set lo up
+        for n in 1 2 3 4; do
+            ip netns add rs$n
+            ip link add r$n type veth peer name eth0 netns rs$n
+            ip addr add 10.20.$n.1/24 dev r$n
+            ip link set r$n up
+            ip -n rs$n addr add 10.20.$n.2/24 dev eth0
+            ip -n rs$n link set eth0 up
+            ip -n rs$n link set lo up
+            ip -n rs$n route add default via 10.20.$n.1
+        done");
+    let mut servers: Vec<Option<Child>> = (1..=3)
+        .map(|n| Some(httpd(&format!("rs{n}"), &format!("rs{n}"))))
+        .collect();
+    let sorry = httpd("rs4", "sorry");
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    let config = |quiescent: &str| {
+        format!(
+            "checkinterval=1\nnegotiatetimeout=1\nfailurecount=1\nquiescent={quiescent}\ncleanstop=no\n\
+             virtual=10.10.0.100:80\n\treal=10.20.1.2:80 masq\n\treal=10.20.2.2:80 masq\n\treal=10.20.3.2:80 masq\n\
+             \tfallback=10.20.4.2:80 masq\n\tservice=http\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n\tscheduler=rr\n"
+        )
+    };
+    std::fs::write(&cf, config("no")).unwrap();
+    let mut d = Lvsd::start(&cf, &dir.path().join("traffic1.log"));
+    wait_table(
+        &set(&[
+            "-A -t 10.10.0.100:80 -s rr",
+            "-a -t 10.10.0.100:80 -r 10.20.1.2:80 -m -w 1",
+            "-a -t 10.10.0.100:80 -r 10.20.2.2:80 -m -w 1",
+            "-a -t 10.10.0.100:80 -r 10.20.3.2:80 -m -w 1",
+        ]),
+        Duration::from_secs(20),
+    );
+
+    let out = dir.path().join("client.log");
+    let stop = dir.path().join("client.stop");
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", "client"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "traffic_client",
+            "--nocapture",
+            "--quiet",
+        ])
+        .env("LVSD_TRAFFIC_OUT", &out)
+        .env("LVSD_TRAFFIC_STOP", &stop)
+        .env("LVSD_TRAFFIC_VIP", "10.10.0.100:80")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = now_ms();
+    for n in 1..=3 {
+        wait_answer(&out, t, &format!("rs{n}"), Duration::from_secs(10));
+    }
+    let mut report = Vec::new();
+
+    // 1. quiescent=no: kill rs1's server. lvsd removes it within
+    // failurecount x interval + deadline; no request fails after that.
+    let t0 = now_ms();
+    end(servers[0].take().unwrap());
+    let t1 = logged_at(
+        &d,
+        "ipvsadm -d -t 10.10.0.100:80 -r 10.20.1.2:80",
+        t0,
+        Duration::from_secs(10),
+    );
+    report.push(format!("rs1 killed -> removed from IPVS: {} ms", t1 - t0));
+    assert!(
+        t1 - t0 <= 1000 + 1000 + 1000,
+        "detection took {} ms",
+        t1 - t0
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let after = failures_between(&out, t1 + 100, now_ms());
+    assert!(
+        after.is_empty(),
+        "requests failed after rs1 was removed: {after:?}"
+    );
+    report.push(format!(
+        "failed requests between the kill and the removal: {}",
+        failures_between(&out, t0, t1 + 100).len()
+    ));
+
+    // 2. It comes back: lvsd adds it, and it answers again.
+    let t2 = now_ms();
+    servers[0] = Some(httpd("rs1", "rs1"));
+    let t3 = logged_at(
+        &d,
+        "ipvsadm -a -t 10.10.0.100:80 -r 10.20.1.2:80",
+        t2,
+        Duration::from_secs(10),
+    );
+    report.push(format!("rs1 restarted -> back in IPVS: {} ms", t3 - t2));
+    wait_answer(&out, t3, "rs1", Duration::from_secs(10));
+
+    // 3. Restart lvsd during steady traffic (cleanstop=no): no request fails.
+    let t4 = now_ms();
+    d.stop();
+    d = Lvsd::start(&cf, &dir.path().join("traffic2.log"));
+    d.wait_for("started:", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+    let restart = failures_between(&out, t4, now_ms());
+    assert!(
+        restart.is_empty(),
+        "requests failed across the restart: {restart:?}"
+    );
+    assert_eq!(
+        d.ops(),
+        Vec::<String>::new(),
+        "the restart changed the table"
+    );
+    report.push("lvsd restarted under traffic: 0 failed requests, 0 ops".to_owned());
+
+    // 4. All down: the fallback answers.
+    let t5 = now_ms();
+    for s in &mut servers {
+        end(s.take().unwrap());
+    }
+    let t6 = logged_at(
+        &d,
+        "ipvsadm -a -t 10.10.0.100:80 -r 10.20.4.2:80",
+        t5,
+        Duration::from_secs(10),
+    );
+    wait_answer(&out, t6, "sorry", Duration::from_secs(10));
+    report.push(format!(
+        "all reals killed -> fallback in IPVS: {} ms",
+        t6 - t5
+    ));
+    let after = failures_between(&out, t6 + 100, now_ms());
+    assert!(
+        after.is_empty(),
+        "requests failed with the fallback in: {after:?}"
+    );
+
+    // 5. Back up; then quiescent=yes (lvsd restarted on the new config,
+    // which changes nothing): a failed real gets weight 0 and new
+    // connections avoid it.
+    let t7 = now_ms();
+    for (i, s) in servers.iter_mut().enumerate() {
+        *s = Some(httpd(&format!("rs{}", i + 1), &format!("rs{}", i + 1)));
+    }
+    let t8 = logged_at(
+        &d,
+        "ipvsadm -d -t 10.10.0.100:80 -r 10.20.4.2:80",
+        t7,
+        Duration::from_secs(10),
+    );
+    report.push(format!("reals restarted -> fallback out: {} ms", t8 - t7));
+    for n in 1..=3 {
+        wait_answer(&out, t8, &format!("rs{n}"), Duration::from_secs(10));
+    }
+    d.stop();
+    std::fs::write(&cf, config("yes")).unwrap();
+    d = Lvsd::start(&cf, &dir.path().join("traffic3.log"));
+    d.wait_for("started:", Duration::from_secs(10));
+    let t9 = now_ms();
+    end(servers[1].take().unwrap());
+    let t10 = logged_at(
+        &d,
+        "ipvsadm -e -t 10.10.0.100:80 -r 10.20.2.2:80 -m -w 0",
+        t9,
+        Duration::from_secs(10),
+    );
+    report.push(format!(
+        "quiescent: rs2 killed -> weight 0: {} ms",
+        t10 - t9
+    ));
+    std::thread::sleep(Duration::from_secs(3));
+    let later: Vec<_> = requests(&out)
+        .into_iter()
+        .filter(|r| r.start_ms > t10 + 100)
+        .collect();
+    assert!(
+        later.iter().all(|r| r.ok && r.text != "rs2"),
+        "after weight 0: {:?}",
+        later
+            .iter()
+            .map(|r| format!("{} {}", r.start_ms, r.text))
+            .collect::<Vec<_>>()
+    );
+    assert!(later.len() >= 10, "only {} requests in 3 s", later.len());
+
+    std::fs::write(&stop, "").unwrap();
+    let _ = client.wait();
+    let total = requests(&out);
+    report.push(format!(
+        "{} requests, {} failed (all before a removal took effect)",
+        total.len(),
+        total.iter().filter(|r| !r.ok).count()
+    ));
+    d.stop();
+    for s in servers.into_iter().flatten() {
+        end(s);
+    }
+    end(sorry);
+    println!("NAT traffic test:\n  {}", report.join("\n  "));
+    sh("ipvsadm -C");
 }
