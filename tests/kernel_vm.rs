@@ -207,6 +207,14 @@ fn services() -> Vec<Service> {
         v6,
         mh,
         all,
+        svc(
+            ServiceKey::Addr {
+                protocol: Protocol::Sctp,
+                addr: "10.1.0.6".parse().unwrap(),
+                port: 9,
+            },
+            "rr",
+        ),
     ]
 }
 

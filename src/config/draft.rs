@@ -1108,10 +1108,11 @@ fn build_virtual(
                 Some((p, loc)) => match p.as_str() {
                     "tcp" => Protocol::Tcp,
                     "udp" => Protocol::Udp,
+                    "sctp" => Protocol::Sctp,
                     other => {
                         d.error(
                             loc.clone(),
-                            format!("protocol must be tcp or udp if the virtual service is an address and port, not `{other}`"),
+                            format!("protocol must be tcp, udp or sctp if the virtual service is an address and port, not `{other}`"),
                         );
                         Protocol::Tcp
                     }

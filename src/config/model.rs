@@ -215,6 +215,8 @@ pub enum Protocol {
     Tcp,
     /// UDP (`-u`).
     Udp,
+    /// SCTP (`--sctp-service`); an lvsd extension, ldirectord has no SCTP.
+    Sctp,
 }
 
 impl Protocol {
@@ -223,6 +225,7 @@ impl Protocol {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
         }
     }
 }

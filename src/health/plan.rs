@@ -224,6 +224,17 @@ fn connect(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
     if is_udp(vs) {
         return Ok(ping(vs, r));
     }
+    if matches!(
+        vs.key,
+        VirtualKey::Address {
+            protocol: Protocol::Sctp,
+            ..
+        }
+    ) {
+        return Err(
+            "checktype=connect cannot open SCTP associations yet; use checktype=ping, on, off, or a negotiate check of a TCP checkport".to_owned(),
+        );
+    }
     Ok(Probe {
         spec: ProbeSpec::Connect {
             addr: r.address,
@@ -291,6 +302,24 @@ mod tests {
         };
         assert_eq!(path, "/h");
         assert_eq!(p.checks[0].probe.deadline, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn connect_on_sctp_is_refused_with_what_to_use() {
+        let e = plan(
+            "virtual=192.0.2.10:9\n\tprotocol=sctp\n\treal=10.0.0.1:9 gate\n\tchecktype=connect\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].reason.contains("cannot open SCTP associations yet"),
+            "{}",
+            e[0].reason
+        );
+        let p = plan(
+            "virtual=192.0.2.10:9\n\tprotocol=sctp\n\treal=10.0.0.1:9 gate\n\tchecktype=ping\n",
+        )
+        .unwrap();
+        assert!(matches!(p.checks[0].probe.spec, ProbeSpec::Ping { .. }));
     }
 
     #[test]

@@ -98,6 +98,7 @@ impl fmt::Display for ServiceKey {
                 let p = match protocol {
                     Protocol::Tcp => "-t",
                     Protocol::Udp => "-u",
+                    Protocol::Sctp => "--sctp-service",
                 };
                 write!(f, "{p} {}", sockaddr(*addr, *port))
             }

@@ -35,6 +35,7 @@ const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 const IPPROTO_TCP: u16 = 6;
 const IPPROTO_UDP: u16 = 17;
+const IPPROTO_SCTP: u16 = 132;
 
 /// `IP_VS_SVC_F_*` service flags.
 pub mod svc_flags {
@@ -548,6 +549,7 @@ fn service_id(key: &ServiceKey) -> Vec<SvcAttr> {
             SvcAttr::Protocol(match protocol {
                 Protocol::Tcp => IPPROTO_TCP,
                 Protocol::Udp => IPPROTO_UDP,
+                Protocol::Sctp => IPPROTO_SCTP,
             }),
             SvcAttr::Addr(addr_bytes(addr)),
             SvcAttr::Port(port),
@@ -853,9 +855,10 @@ pub fn key_of(attrs: &[SvcAttr]) -> Result<ServiceKey, DecodeError> {
             protocol: match p {
                 IPPROTO_TCP => Protocol::Tcp,
                 IPPROTO_UDP => Protocol::Udp,
+                IPPROTO_SCTP => Protocol::Sctp,
                 other => {
                     return Err(DecodeError::from(format!(
-                        "service protocol {other} is not tcp or udp"
+                        "service protocol {other} is not tcp, udp or sctp"
                     )));
                 }
             },
@@ -1014,7 +1017,13 @@ mod tests {
             upper_threshold: 100,
             lower_threshold: 10,
         };
-        for s in [wlc_service(), s6, fw] {
+        let mut sctp = wlc_service();
+        sctp.key = ServiceKey::Addr {
+            protocol: Protocol::Sctp,
+            addr: "192.0.2.11".parse().unwrap(),
+            port: 9,
+        };
+        for s in [wlc_service(), s6, fw, sctp] {
             for op in [
                 Op::AddService(s.clone()),
                 Op::EditService(s.clone()),
