@@ -720,6 +720,42 @@ fn now_ms() -> u128 {
         .as_millis()
 }
 
+/// The traffic client (`traffic_client`) running in namespace `client`.
+struct Client {
+    child: Child,
+    out: PathBuf,
+    stop: PathBuf,
+}
+
+impl Client {
+    fn start(dir: &Path, vip: &str) -> Client {
+        let out = dir.join("client.log");
+        let stop = dir.join("client.stop");
+        let child = Command::new("ip")
+            .args(["netns", "exec", "client"])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "traffic_client",
+                "--nocapture",
+                "--quiet",
+            ])
+            .env("LVSD_TRAFFIC_OUT", &out)
+            .env("LVSD_TRAFFIC_STOP", &stop)
+            .env("LVSD_TRAFFIC_VIP", vip)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Client { child, out, stop }
+    }
+
+    fn stop(mut self) {
+        std::fs::write(&self.stop, "").unwrap();
+        let _ = self.child.wait();
+    }
+}
+
 /// One request's outcome, as the client logged it.
 struct Request {
     start_ms: u128,
@@ -893,24 +929,8 @@ fn nat_traffic_failover_fallback_and_restart() {
         Duration::from_secs(20),
     );
 
-    let out = dir.path().join("client.log");
-    let stop = dir.path().join("client.stop");
-    let mut client = Command::new("ip")
-        .args(["netns", "exec", "client"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "traffic_client",
-            "--nocapture",
-            "--quiet",
-        ])
-        .env("LVSD_TRAFFIC_OUT", &out)
-        .env("LVSD_TRAFFIC_STOP", &stop)
-        .env("LVSD_TRAFFIC_VIP", "10.10.0.100:80")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let client = Client::start(dir.path(), "10.10.0.100:80");
+    let out = client.out.clone();
     let t = now_ms();
     for n in 1..=3 {
         wait_answer(&out, t, &format!("rs{n}"), Duration::from_secs(10));
@@ -1044,8 +1064,7 @@ fn nat_traffic_failover_fallback_and_restart() {
     );
     assert!(later.len() >= 10, "only {} requests in 3 s", later.len());
 
-    std::fs::write(&stop, "").unwrap();
-    let _ = client.wait();
+    client.stop();
     let total = requests(&out);
     report.push(format!(
         "{} requests, {} failed (all before a removal took effect)",
@@ -1058,5 +1077,111 @@ fn nat_traffic_failover_fallback_and_restart() {
     }
     end(sorry);
     println!("NAT traffic test:\n  {}", report.join("\n  "));
+    sh("ipvsadm -C; ip netns del client; for n in 1 2 3 4; do ip netns del rs$n; done");
+}
+
+/// LVS-DR and LVS-TUN end to end on one L2 segment (a bridge): the client,
+/// the director (the VM's root namespace, VIP on the bridge) and two reals
+/// that hold the VIP themselves and answer the client directly: rd1 by
+/// direct routing (VIP on lo, ARP for it suppressed), rd2 through an IPIP
+/// tunnel (VIP on tunl0). One virtual, one real of each method.
+#[test]
+#[ignore = "runs inside the VM (kernel_tests_in_a_vm)"]
+fn dr_and_tun_traffic() {
+    must_be_in_vm();
     sh("ipvsadm -C");
+    sh("set -e
+        modprobe bridge
+        modprobe ipip
+        ip link add br0 type bridge
+        ip addr add 10.30.0.1/24 dev br0
+        ip addr add 10.30.0.100/32 dev br0
+        ip link set br0 up
+        ip netns add client
+        ip link add c0 type veth peer name eth0 netns client
+        ip link set c0 master br0 up
+        ip -n client addr add 10.30.0.2/24 dev eth0
+        ip -n client link set eth0 up
+        for n in 1 2; do
+            ip netns add rd$n
+            ip link add d$n type veth peer name eth0 netns rd$n
+            ip link set d$n master br0 up
+            ip -n rd$n addr add 10.30.0.1$n/24 dev eth0
+            ip -n rd$n link set eth0 up
+            ip -n rd$n link set lo up
+            # The VIP is theirs too, but only the director answers ARP for it.
+            ip netns exec rd$n sh -c 'echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore
+                echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce'
+        done
+        ip -n rd1 addr add 10.30.0.100/32 dev lo
+        ip netns exec rd2 sh -c 'echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter
+            echo 0 > /proc/sys/net/ipv4/conf/default/rp_filter'
+        ip -n rd2 link set tunl0 up
+        ip netns exec rd2 sh -c 'echo 0 > /proc/sys/net/ipv4/conf/tunl0/rp_filter'
+        ip -n rd2 addr add 10.30.0.100/32 dev tunl0");
+    let mut servers = [Some(httpd("rd1", "rd1")), Some(httpd("rd2", "rd2"))];
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        "checkinterval=1\nnegotiatetimeout=1\nfailurecount=1\nquiescent=no\ncleanstop=yes\n\
+         virtual=10.30.0.100:80\n\treal=10.30.0.11:80 gate\n\treal=10.30.0.12:80 ipip\n\
+         \tservice=http\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n\tscheduler=rr\n",
+    )
+    .unwrap();
+    let d = Lvsd::start(&cf, &dir.path().join("dr.log"));
+    wait_table(
+        &set(&[
+            "-A -t 10.30.0.100:80 -s rr",
+            "-a -t 10.30.0.100:80 -r 10.30.0.11:80 -g -w 1",
+            "-a -t 10.30.0.100:80 -r 10.30.0.12:80 -i -w 1",
+        ]),
+        Duration::from_secs(20),
+    );
+    let client = Client::start(dir.path(), "10.30.0.100:80");
+    let out = client.out.clone();
+    let t = now_ms();
+    wait_answer(&out, t, "rd1", Duration::from_secs(10));
+    wait_answer(&out, t, "rd2", Duration::from_secs(10));
+    let mut report = vec!["both answer through the VIP: rd1 (gate), rd2 (ipip)".to_owned()];
+
+    for (i, (name, ip, flag)) in [("rd1", "10.30.0.11", "-g"), ("rd2", "10.30.0.12", "-i")]
+        .into_iter()
+        .enumerate()
+    {
+        let t0 = now_ms();
+        end(servers[i].take().unwrap());
+        let t1 = logged_at(
+            &d,
+            &format!("ipvsadm -d -t 10.30.0.100:80 -r {ip}:80"),
+            t0,
+            Duration::from_secs(10),
+        );
+        report.push(format!("{name} killed -> removed: {} ms", t1 - t0));
+        std::thread::sleep(Duration::from_secs(2));
+        let after = failures_between(&out, t1 + 100, now_ms());
+        assert!(
+            after.is_empty(),
+            "requests failed after {name} was removed: {after:?}"
+        );
+        let t2 = now_ms();
+        servers[i] = Some(httpd(name, name));
+        let t3 = logged_at(
+            &d,
+            &format!("ipvsadm -a -t 10.30.0.100:80 -r {ip}:80 {flag} -w 1"),
+            t2,
+            Duration::from_secs(10),
+        );
+        report.push(format!("{name} restarted -> back: {} ms", t3 - t2));
+        wait_answer(&out, t3, name, Duration::from_secs(10));
+    }
+    client.stop();
+    let log = d.stop();
+    // cleanstop=yes: lvsd's service is gone.
+    assert_eq!(ipvsadm_save(), BTreeSet::new(), "{log}");
+    for s in servers.into_iter().flatten() {
+        end(s);
+    }
+    println!("DR/TUN traffic test:\n  {}", report.join("\n  "));
+    sh("ip netns del client; ip netns del rd1; ip netns del rd2; ip link del br0");
 }
