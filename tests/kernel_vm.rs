@@ -1067,7 +1067,7 @@ fn nat_traffic_failover_fallback_and_restart() {
     client.stop();
     let total = requests(&out);
     report.push(format!(
-        "{} requests, {} failed (all before a removal took effect)",
+        "{} requests; unanswered: {} (all before a removal took effect)",
         total.len(),
         total.iter().filter(|r| !r.ok).count()
     ));
