@@ -14,14 +14,49 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod connect;
+pub mod external;
+pub mod ftp;
 pub mod http;
+pub mod imap;
+mod line;
+pub mod nntp;
 pub mod on;
 pub mod ping;
+pub mod pop;
+pub mod simpletcp;
+pub mod smtp;
+mod tls;
 
 pub use connect::Connect;
+pub use external::External;
+pub use ftp::Ftp;
 pub use http::{Http, HttpClients, HttpOptions};
+pub use imap::Imap;
+pub use nntp::Nntp;
 pub use on::On;
 pub use ping::{IcmpSockets, Ping};
+pub use pop::Pop;
+pub use simpletcp::SimpleTcp;
+pub use smtp::Smtp;
+
+/// A user name and password for checks that log in. Its Debug output
+/// hides the password, and no failure reason ever contains it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Login {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
 
 /// The future a probe returns.
 pub type Probe<'a> = Pin<Box<dyn Future<Output = Result<(), ProbeError>> + Send + 'a>>;

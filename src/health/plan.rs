@@ -42,6 +42,68 @@ pub enum ProbeSpec {
         /// Wait for each reply.
         wait: Duration,
     },
+    /// `service=smtp` / `submission`: greeting, EHLO, QUIT.
+    Smtp {
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+    },
+    /// `service=pop` / `pops`, `imap` / `imaps`: greeting, login if set.
+    Mail {
+        /// IMAP (else POP3).
+        imap: bool,
+        /// TLS from the first byte (pops, imaps).
+        tls: bool,
+        /// Verify the certificate.
+        verify: bool,
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+        /// User and password, when `login` is set.
+        login: Option<checkers::Login>,
+    },
+    /// `service=nntp`: a 2xx greeting.
+    Nntp {
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+    },
+    /// `service=ftp`: login, and the file `request` matched against
+    /// `receive` when a file is named.
+    Ftp {
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+        /// User and password (anonymous by default).
+        login: checkers::Login,
+        /// The file to fetch (None: log in only).
+        file: Option<String>,
+        /// Pattern for its content ("" = any).
+        receive: String,
+    },
+    /// `service=simpletcp`: send `request`, a line must match `receive`.
+    SimpleTcp {
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+        /// What to send.
+        request: String,
+        /// Pattern for a line of the answer.
+        receive: String,
+    },
+    /// `checktype=external` / `external-perl`: `checkcommand` with
+    /// ldirectord's four arguments, exit 0 = up.
+    External {
+        /// The command line (`perl FILE` for external-perl).
+        command: String,
+        /// Virtual address (or fwmark), virtual port, real address, real port.
+        args: [String; 4],
+    },
     /// GET or HEAD over http or https.
     Http {
         /// https.
@@ -179,12 +241,7 @@ fn check_of(vs: &VirtualService, r: &RealServer) -> Result<Option<Check>, String
         CheckType::Ping => ping(vs, r),
         CheckType::Negotiate => negotiate(vs, r)?,
         CheckType::Combined(_) => connect(vs, r)?,
-        CheckType::External | CheckType::ExternalPerl => {
-            return Err(format!(
-                "checktype={} is not built yet in this version of lvsd; use checktype=connect or negotiate meanwhile",
-                c.checktype.to_ldirectord()
-            ));
-        }
+        CheckType::External | CheckType::ExternalPerl => external(vs, r),
     };
     let negotiate_every = match c.checktype {
         CheckType::Combined(n) => Some((n, negotiate(vs, r)?)),
@@ -244,6 +301,36 @@ fn connect(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
     })
 }
 
+/// ldirectord's `check_external`: the command, killed at `checktimeout`.
+fn external(vs: &VirtualService, r: &RealServer) -> Probe {
+    let c = &vs.check;
+    let command = if c.checktype == CheckType::ExternalPerl {
+        format!("perl {}", c.checkcommand)
+    } else {
+        c.checkcommand.clone()
+    };
+    let (vip, vport) = match vs.key {
+        VirtualKey::Address { address, port, .. } => (address.to_string(), port.to_string()),
+        VirtualKey::Fwmark { fwmark, .. } => (fwmark.to_string(), "0".to_owned()),
+    };
+    let rport = r.check_port(vs).unwrap_or(r.port);
+    Probe {
+        spec: ProbeSpec::External {
+            command,
+            args: [vip, vport, r.address.to_string(), rport.to_string()],
+        },
+        deadline: secs(c.checktimeout),
+    }
+}
+
+/// The login of a check that logs in only when `login` is set.
+fn login_if_set(c: &crate::config::CheckSpec) -> Option<checkers::Login> {
+    (!c.login.is_empty()).then(|| checkers::Login {
+        user: c.login.clone(),
+        password: c.passwd.clone(),
+    })
+}
+
 fn negotiate(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
     let c = &vs.check;
     let spec = match c.service {
@@ -265,6 +352,45 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
                 verify: c.verifycert,
             }
         }
+        Service::Smtp | Service::Submission => ProbeSpec::Smtp {
+            addr: r.address,
+            port: port_of(vs, r)?,
+        },
+        Service::Pop | Service::Pops | Service::Imap | Service::Imaps => ProbeSpec::Mail {
+            imap: matches!(c.service, Service::Imap | Service::Imaps),
+            tls: matches!(c.service, Service::Pops | Service::Imaps),
+            verify: c.verifycert,
+            addr: r.address,
+            port: port_of(vs, r)?,
+            login: login_if_set(c),
+        },
+        Service::Nntp => ProbeSpec::Nntp {
+            addr: r.address,
+            port: port_of(vs, r)?,
+        },
+        Service::Ftp => {
+            let request = r.request(vs);
+            ProbeSpec::Ftp {
+                addr: r.address,
+                port: port_of(vs, r)?,
+                login: checkers::Login {
+                    user: if c.login.is_empty() {
+                        "anonymous".to_owned()
+                    } else {
+                        c.login.clone()
+                    },
+                    password: c.passwd.clone(),
+                },
+                file: (!request.is_empty() && request != "/").then(|| request.to_owned()),
+                receive: r.receive(vs).to_owned(),
+            }
+        }
+        Service::Simpletcp => ProbeSpec::SimpleTcp {
+            addr: r.address,
+            port: port_of(vs, r)?,
+            request: r.request(vs).to_owned(),
+            receive: r.receive(vs).to_owned(),
+        },
         other => {
             return Err(format!(
                 "service={} checks are not built yet in this version of lvsd; use checktype=connect meanwhile",

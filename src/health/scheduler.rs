@@ -82,18 +82,80 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<R
             o.virtualhost = virtualhost.clone();
             o.head = *head;
             o.verify_tls = *verify;
-            if !receive.is_empty() {
-                // The config reader already refused patterns that do not compile.
-                o.receive =
-                    Some(regex::bytes::Regex::new(receive).map_err(|e| format!("receive: {e}"))?);
-            }
+            o.receive = pattern(receive)?;
             Arc::new(Http::with_clients(o, http)?)
+        }
+        ProbeSpec::Smtp { addr, port } => Arc::new(checkers::Smtp::new(*addr, *port)),
+        ProbeSpec::Mail {
+            imap,
+            tls,
+            verify,
+            addr,
+            port,
+            login,
+        } => {
+            if *imap {
+                Arc::new(checkers::Imap::new(
+                    *addr,
+                    *port,
+                    *tls,
+                    *verify,
+                    login.clone(),
+                )?)
+            } else {
+                Arc::new(checkers::Pop::new(
+                    *addr,
+                    *port,
+                    *tls,
+                    *verify,
+                    login.clone(),
+                )?)
+            }
+        }
+        ProbeSpec::Nntp { addr, port } => Arc::new(checkers::Nntp::new(*addr, *port)),
+        ProbeSpec::Ftp {
+            addr,
+            port,
+            login,
+            file,
+            receive,
+        } => Arc::new(checkers::Ftp::new(
+            *addr,
+            *port,
+            login.clone(),
+            file.clone(),
+            pattern(receive)?,
+        )),
+        ProbeSpec::SimpleTcp {
+            addr,
+            port,
+            request,
+            receive,
+        } => Arc::new(checkers::SimpleTcp::new(
+            *addr,
+            *port,
+            request,
+            pattern(receive)?,
+        )),
+        ProbeSpec::External { command, args } => {
+            Arc::new(checkers::External::new(command, args.clone()))
         }
     };
     Ok(Ready {
         checker,
         deadline: p.deadline,
     })
+}
+
+/// `receive` compiled; None when empty. (The config reader already refused
+/// patterns that do not compile.)
+fn pattern(receive: &str) -> Result<Option<regex::bytes::Regex>, String> {
+    if receive.is_empty() {
+        return Ok(None);
+    }
+    regex::bytes::Regex::new(receive)
+        .map(Some)
+        .map_err(|e| format!("receive: {e}"))
 }
 
 /// A deterministic fraction in [0, 1) from a hash.

@@ -1,0 +1,77 @@
+//! `service=simpletcp`: connect, send `request` (ldirectord drops a
+//! leading `/` and turns the two characters `\n` into a newline), close
+//! the sending side, and read the answer: up when some line matches
+//! `receive` (any line, when `receive` is empty: Perl's empty pattern).
+
+use std::net::{IpAddr, SocketAddr};
+
+use regex::bytes::Regex;
+
+use crate::line::{Conn, quote};
+use crate::{Checker, Probe, ProbeError, Step};
+
+/// The most of an answer read.
+const MAX_ANSWER: usize = 1 << 20;
+
+/// A send/expect check of one real.
+#[derive(Debug, Clone)]
+pub struct SimpleTcp {
+    addr: SocketAddr,
+    request: Vec<u8>,
+    receive: Option<Regex>,
+    subject: String,
+}
+
+impl SimpleTcp {
+    /// Sends `request` to `addr:port` and matches the answer's lines
+    /// against `receive`.
+    pub fn new(addr: IpAddr, port: u16, request: &str, receive: Option<Regex>) -> SimpleTcp {
+        let addr = SocketAddr::new(addr, port);
+        let request = request
+            .strip_prefix('/')
+            .unwrap_or(request)
+            .replace("\\n", "\n");
+        SimpleTcp {
+            addr,
+            request: request.into_bytes(),
+            receive,
+            subject: format!("simpletcp {addr}"),
+        }
+    }
+
+    async fn run(&self) -> Result<(), ProbeError> {
+        let mut c = Conn::open(&self.subject, self.addr, None).await?;
+        c.send_and_shutdown(&self.request).await?;
+        let answer = c.read_to_end(MAX_ANSWER).await?;
+        if answer.is_empty() {
+            return Err(c.fail(Step::Answer, "no answer"));
+        }
+        if answer
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .any(|l| self.receive.as_ref().is_none_or(|re| re.is_match(l)))
+        {
+            Ok(())
+        } else {
+            let first = answer.split(|b| *b == b'\n').next().unwrap_or_default();
+            Err(c.fail(
+                Step::Answer,
+                format!(
+                    "no line matches `{}` (first line `{}`)",
+                    self.receive.as_ref().map_or("", |re| re.as_str()),
+                    quote(first)
+                ),
+            ))
+        }
+    }
+}
+
+impl Checker for SimpleTcp {
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn probe(&self) -> Probe<'_> {
+        Box::pin(self.run())
+    }
+}
