@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod connect;
+pub mod dns;
 pub mod external;
 pub mod ftp;
 pub mod http;
@@ -23,11 +24,13 @@ pub mod nntp;
 pub mod on;
 pub mod ping;
 pub mod pop;
+pub mod radius;
 pub mod simpletcp;
 pub mod smtp;
 mod tls;
 
 pub use connect::Connect;
+pub use dns::Dns;
 pub use external::External;
 pub use ftp::Ftp;
 pub use http::{Http, HttpClients, HttpOptions};
@@ -36,8 +39,19 @@ pub use nntp::Nntp;
 pub use on::On;
 pub use ping::{IcmpSockets, Ping};
 pub use pop::Pop;
+pub use radius::Radius;
 pub use simpletcp::SimpleTcp;
 pub use smtp::Smtp;
+
+/// A shared secret (RADIUS). Its Debug output hides it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
 
 /// A user name and password for checks that log in. Its Debug output
 /// hides the password, and no failure reason ever contains it.

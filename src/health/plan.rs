@@ -64,6 +64,30 @@ pub enum ProbeSpec {
         /// User and password, when `login` is set.
         login: Option<checkers::Login>,
     },
+    /// `service=dns`: `request` asked of the real, an answer matches `receive`.
+    Dns {
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+        /// Over TCP (a TCP virtual), else UDP.
+        tcp: bool,
+        /// The name (or address, for PTR) to look up.
+        request: String,
+        /// Pattern for an A record's address or a PTR record's name.
+        receive: String,
+    },
+    /// `service=radius`: an Access-Request; any verified answer is up.
+    Radius {
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+        /// User name and password of the request.
+        login: checkers::Login,
+        /// The shared secret.
+        secret: checkers::Secret,
+    },
     /// `service=nntp`: a 2xx greeting.
     Nntp {
         /// Address.
@@ -385,6 +409,45 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
                 receive: r.receive(vs).to_owned(),
             }
         }
+        Service::Dns => {
+            let (request, receive) = (r.request(vs), r.receive(vs));
+            if request.trim_start_matches('/').is_empty() || receive.is_empty() {
+                return Err(format!(
+                    "service=dns needs request= (the name to look up) and receive= (what its A or PTR record must match); ldirectord would never count real {} up without them",
+                    r.address
+                ));
+            }
+            ProbeSpec::Dns {
+                addr: r.address,
+                port: port_of(vs, r)?,
+                tcp: matches!(
+                    vs.key,
+                    VirtualKey::Address {
+                        protocol: Protocol::Tcp,
+                        ..
+                    }
+                ),
+                request: request.to_owned(),
+                receive: receive.to_owned(),
+            }
+        }
+        Service::Radius => {
+            if c.secret.is_empty() {
+                return Err(
+                    "service=radius needs secret= (the RADIUS shared secret lvsd signs its request with)"
+                        .to_owned(),
+                );
+            }
+            ProbeSpec::Radius {
+                addr: r.address,
+                port: port_of(vs, r)?,
+                login: checkers::Login {
+                    user: c.login.clone(),
+                    password: c.passwd.clone(),
+                },
+                secret: checkers::Secret(c.secret.clone()),
+            }
+        }
         Service::Simpletcp => ProbeSpec::SimpleTcp {
             addr: r.address,
             port: port_of(vs, r)?,
@@ -398,10 +461,12 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
             ));
         }
     };
-    Ok(Probe {
-        spec,
-        deadline: secs(c.negotiatetimeout),
-    })
+    // ldirectord runs ldap and radius checks whole under checktimeout.
+    let deadline = match c.service {
+        Service::Radius | Service::Ldap | Service::Ldaps => secs(c.checktimeout),
+        _ => secs(c.negotiatetimeout),
+    };
+    Ok(Probe { spec, deadline })
 }
 
 #[cfg(test)]

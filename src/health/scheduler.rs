@@ -112,6 +112,30 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<R
                 )?)
             }
         }
+        ProbeSpec::Dns {
+            addr,
+            port,
+            tcp,
+            request,
+            receive,
+        } => Arc::new(checkers::Dns::new(
+            *addr,
+            *port,
+            *tcp,
+            request,
+            regex::Regex::new(receive).map_err(|e| format!("receive: {e}"))?,
+        )?),
+        ProbeSpec::Radius {
+            addr,
+            port,
+            login,
+            secret,
+        } => Arc::new(checkers::Radius::new(
+            *addr,
+            *port,
+            login.clone(),
+            &secret.0,
+        )),
         ProbeSpec::Nntp { addr, port } => Arc::new(checkers::Nntp::new(*addr, *port)),
         ProbeSpec::Ftp {
             addr,

@@ -1,0 +1,165 @@
+//! `service=dns`: one query sent to the real itself (not through any
+//! resolver: no cache, no search list), over UDP or, for a TCP virtual,
+//! TCP; a truncated UDP answer is asked again over TCP, as Perl's Net::DNS
+//! does. As in ldirectord, `request` is the name to look up (an address
+//! means its PTR record) and the check is up when an A record's address,
+//! or a PTR record's name, matches `receive`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use regex::Regex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::{Checker, Probe, ProbeError, Step, io_reason};
+
+/// A DNS check of one real.
+#[derive(Debug, Clone)]
+pub struct Dns {
+    addr: SocketAddr,
+    tcp: bool,
+    query: Query,
+    receive: Regex,
+    subject: String,
+}
+
+impl Dns {
+    /// Asks the server at `addr:port` for `request` (A, or PTR for an
+    /// address) over TCP when `tcp`, else UDP; up when an answer matches
+    /// `receive`.
+    pub fn new(
+        addr: IpAddr,
+        port: u16,
+        tcp: bool,
+        request: &str,
+        receive: Regex,
+    ) -> Result<Dns, String> {
+        let addr = SocketAddr::new(addr, port);
+        let request = request.strip_prefix('/').unwrap_or(request);
+        let query = match request.parse::<IpAddr>() {
+            Ok(ip) => Query::query(Name::from(ip), RecordType::PTR),
+            Err(_) => {
+                let mut name = Name::from_ascii(request)
+                    .map_err(|e| format!("request `{request}` is not a DNS name: {e}"))?;
+                name.set_fqdn(true);
+                Query::query(name, RecordType::A)
+            }
+        };
+        let subject = format!(
+            "dns {} {} @{addr}/{}",
+            query.query_type(),
+            query.name(),
+            if tcp { "tcp" } else { "udp" }
+        );
+        Ok(Dns {
+            addr,
+            tcp,
+            query,
+            receive,
+            subject,
+        })
+    }
+
+    fn fail(&self, step: Step, reason: impl Into<String>) -> ProbeError {
+        ProbeError::new(&self.subject, step, reason)
+    }
+
+    async fn run(&self) -> Result<(), ProbeError> {
+        let mut msg = Message::query();
+        msg.metadata.recursion_desired = true;
+        msg.add_query(self.query.clone());
+        let request = msg
+            .to_vec()
+            .map_err(|e| self.fail(Step::Internal, format!("encoding the query: {e}")))?;
+        let mut answer = if self.tcp {
+            self.over_tcp(&request).await?
+        } else {
+            self.over_udp(&request, msg.metadata.id).await?
+        };
+        if !self.tcp && answer.metadata.truncation {
+            answer = self.over_tcp(&request).await?;
+        }
+        if answer.metadata.id != msg.metadata.id {
+            return Err(self.fail(Step::Answer, "the answer's id is not the query's"));
+        }
+        if answer.metadata.response_code != ResponseCode::NoError {
+            return Err(self.fail(
+                Step::Answer,
+                format!("answer {}", answer.metadata.response_code),
+            ));
+        }
+        let found: Vec<String> = answer
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(a.0.to_string()),
+                RData::PTR(p) => Some(p.0.to_string().trim_end_matches('.').to_owned()),
+                _ => None,
+            })
+            .collect();
+        if found.iter().any(|f| self.receive.is_match(f)) {
+            return Ok(());
+        }
+        Err(self.fail(
+            Step::Answer,
+            if found.is_empty() {
+                format!("no {} record in the answer", self.query.query_type())
+            } else {
+                format!(
+                    "no answer matches `{}` (got {})",
+                    self.receive.as_str(),
+                    found.join(", ")
+                )
+            },
+        ))
+    }
+
+    async fn over_udp(&self, request: &[u8], id: u16) -> Result<Message, ProbeError> {
+        let any = match self.addr {
+            SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+            SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+        };
+        let io = |e: std::io::Error| self.fail(Step::Connect, io_reason(&e));
+        let sock = UdpSocket::bind(any).await.map_err(io)?;
+        sock.connect(self.addr).await.map_err(io)?;
+        sock.send(request).await.map_err(io)?;
+        let mut buf = vec![0; 65_535];
+        // Skip stray datagrams (another id): the deadline bounds the wait.
+        loop {
+            let n = sock.recv(&mut buf).await.map_err(io)?;
+            let m = Message::from_vec(&buf[..n])
+                .map_err(|e| self.fail(Step::Answer, format!("unreadable answer: {e}")))?;
+            if m.metadata.id == id {
+                return Ok(m);
+            }
+        }
+    }
+
+    async fn over_tcp(&self, request: &[u8]) -> Result<Message, ProbeError> {
+        let mut s = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| self.fail(Step::Connect, io_reason(&e)))?;
+        let exchange = |e: std::io::Error| self.fail(Step::Exchange, io_reason(&e));
+        let len = u16::try_from(request.len())
+            .map_err(|_| self.fail(Step::Internal, "query too long"))?;
+        s.write_all(&len.to_be_bytes()).await.map_err(exchange)?;
+        s.write_all(request).await.map_err(exchange)?;
+        let n = s.read_u16().await.map_err(exchange)?;
+        let mut buf = vec![0; usize::from(n)];
+        s.read_exact(&mut buf).await.map_err(exchange)?;
+        Message::from_vec(&buf)
+            .map_err(|e| self.fail(Step::Answer, format!("unreadable answer: {e}")))
+    }
+}
+
+impl Checker for Dns {
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn probe(&self) -> Probe<'_> {
+        Box::pin(self.run())
+    }
+}

@@ -1,0 +1,401 @@
+//! The checkers against the real server software, from Debian's packages,
+//! started on 127.0.0.1 by `tests/servers/NAME up DIR` (which installs the
+//! package when missing: root needed, as for the whole suite) and stopped
+//! by `down`. For each: up; wrong answer or wrong credentials where the
+//! check has them; frozen (SIGSTOP: the deadline is hit); stopped (refused).
+//! Garbage and cut-off answers are in `line_protocols.rs` (a real server
+//! cannot be made to send them).
+#![allow(clippy::unwrap_used)] // test setup
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkers::{Checker, Dns, Ftp, Imap, Login, Pop, ProbeError, Smtp, Step, run_probe};
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// One running server instance; stopped when dropped.
+struct Server {
+    script: PathBuf,
+    dir: tempfile::TempDir,
+    vars: HashMap<String, String>,
+}
+
+impl Server {
+    fn up(name: &str) -> Server {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/servers")
+            .join(name);
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(&script)
+            .arg("up")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name} up failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<HashMap<_, _>>();
+        eprintln!("{name}: {}", vars.get("VERSION").map_or("", String::as_str));
+        Server { script, dir, vars }
+    }
+
+    fn var(&self, key: &str) -> &str {
+        self.vars
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} in {:?}", self.vars))
+    }
+
+    fn port(&self, key: &str) -> u16 {
+        self.var(key).parse().unwrap()
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = std::fs::read_to_string(self.dir.path().join("pid")).unwrap();
+        let s = Command::new("kill")
+            .args([sig, pid.trim()])
+            .status()
+            .unwrap();
+        assert!(s.success());
+    }
+
+    fn down(&self) {
+        let s = Command::new(&self.script)
+            .arg("down")
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(s.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.script)
+            .arg("down")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+async fn probe(c: impl Checker + 'static, deadline: Duration) -> Result<(), ProbeError> {
+    run_probe(Arc::new(c), deadline).await
+}
+
+const LONG: Duration = Duration::from_secs(10);
+const SHORT: Duration = Duration::from_millis(1500);
+
+fn failed(r: Result<(), ProbeError>, step: Step, reason: &str) -> ProbeError {
+    let e = r.unwrap_err();
+    assert_eq!(e.step, step, "{e}");
+    assert!(
+        e.reason.contains(reason),
+        "`{e}` does not contain `{reason}`"
+    );
+    e
+}
+
+#[tokio::test]
+async fn smtp_and_submission_against_exim() {
+    let s = Server::up("smtp");
+    let (smtp, submission) = (s.port("SMTP_PORT"), s.port("SUBMISSION_PORT"));
+    probe(Smtp::new(LOCAL, smtp), LONG).await.unwrap();
+    probe(Smtp::new(LOCAL, submission), LONG).await.unwrap();
+    s.signal("-STOP");
+    failed(
+        probe(Smtp::new(LOCAL, smtp), SHORT).await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-CONT");
+    probe(Smtp::new(LOCAL, smtp), LONG).await.unwrap();
+    s.down();
+    failed(
+        probe(Smtp::new(LOCAL, smtp), LONG).await,
+        Step::Connect,
+        "connection refused",
+    );
+}
+
+fn mail_login(s: &Server, password: &str) -> Option<Login> {
+    Some(Login {
+        user: s.var("USER").to_owned(),
+        password: password.to_owned(),
+    })
+}
+
+#[tokio::test]
+async fn pop_imap_and_their_tls_ports_against_dovecot() {
+    let s = Server::up("dovecot");
+    let good = || mail_login(&s, s.var("PASSWORD"));
+    let bad = || mail_login(&s, "wrong-password");
+    for (port, tls) in [("POP3_PORT", false), ("POP3S_PORT", true)] {
+        let p = s.port(port);
+        probe(Pop::new(LOCAL, p, tls, false, None).unwrap(), LONG)
+            .await
+            .unwrap();
+        probe(Pop::new(LOCAL, p, tls, false, good()).unwrap(), LONG)
+            .await
+            .unwrap();
+        let e = failed(
+            probe(Pop::new(LOCAL, p, tls, false, bad()).unwrap(), LONG).await,
+            Step::Answer,
+            "the answer to PASS: `-ERR",
+        );
+        assert!(!e.to_string().contains("wrong-password"));
+    }
+    for (port, tls) in [("IMAP_PORT", false), ("IMAPS_PORT", true)] {
+        let p = s.port(port);
+        probe(Imap::new(LOCAL, p, tls, false, None).unwrap(), LONG)
+            .await
+            .unwrap();
+        probe(Imap::new(LOCAL, p, tls, false, good()).unwrap(), LONG)
+            .await
+            .unwrap();
+        failed(
+            probe(Imap::new(LOCAL, p, tls, false, bad()).unwrap(), LONG).await,
+            Step::Answer,
+            "the answer to LOGIN: `a1 NO",
+        );
+    }
+    // The self-signed certificate fails verification when asked for.
+    failed(
+        probe(
+            Imap::new(LOCAL, s.port("IMAPS_PORT"), true, true, None).unwrap(),
+            LONG,
+        )
+        .await,
+        Step::Tls,
+        "TLS handshake",
+    );
+    // Plain POP3 spoken to the TLS port: no greeting comes.
+    failed(
+        probe(
+            Pop::new(LOCAL, s.port("POP3S_PORT"), false, false, None).unwrap(),
+            SHORT,
+        )
+        .await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-STOP");
+    failed(
+        probe(
+            Imap::new(LOCAL, s.port("IMAP_PORT"), false, false, good()).unwrap(),
+            SHORT,
+        )
+        .await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-CONT");
+    s.down();
+    failed(
+        probe(
+            Pop::new(LOCAL, s.port("POP3_PORT"), false, false, None).unwrap(),
+            LONG,
+        )
+        .await,
+        Step::Connect,
+        "connection refused",
+    );
+}
+
+#[tokio::test]
+async fn ftp_login_and_retrieval_against_vsftpd() {
+    let s = Server::up("vsftpd");
+    let port = s.port("FTP_PORT");
+    let file = Some(s.var("FILE").to_owned());
+    let re = |p: &str| Some(regex::bytes::Regex::new(p).unwrap());
+    let anonymous = || Login {
+        user: "anonymous".into(),
+        password: "ldirectord@lvsd".into(),
+    };
+    let user = |password: &str| Login {
+        user: s.var("USER").to_owned(),
+        password: password.to_owned(),
+    };
+    // ldirectord's default: anonymous, the file fetched from `/`.
+    probe(
+        Ftp::new(LOCAL, port, anonymous(), file.clone(), re("Service Up")),
+        LONG,
+    )
+    .await
+    .unwrap();
+    probe(Ftp::new(LOCAL, port, anonymous(), None, None), LONG)
+        .await
+        .unwrap();
+    failed(
+        probe(
+            Ftp::new(LOCAL, port, anonymous(), file.clone(), re("Service Down")),
+            LONG,
+        )
+        .await,
+        Step::Answer,
+        "does not match `Service Down` (it starts `Service Up`)",
+    );
+    failed(
+        probe(
+            Ftp::new(LOCAL, port, anonymous(), Some("missing.txt".into()), None),
+            LONG,
+        )
+        .await,
+        Step::Answer,
+        "the answer to RETR missing.txt: `550",
+    );
+    probe(
+        Ftp::new(LOCAL, port, user(s.var("PASSWORD")), None, None),
+        LONG,
+    )
+    .await
+    .unwrap();
+    failed(
+        probe(Ftp::new(LOCAL, port, user("wrong"), None, None), LONG).await,
+        Step::Answer,
+        "the answer to PASS: `530",
+    );
+    s.signal("-STOP");
+    failed(
+        probe(Ftp::new(LOCAL, port, anonymous(), None, None), SHORT).await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-CONT");
+    s.down();
+    failed(
+        probe(Ftp::new(LOCAL, port, anonymous(), None, None), LONG).await,
+        Step::Connect,
+        "connection refused",
+    );
+}
+
+#[tokio::test]
+async fn dns_over_udp_and_tcp_against_unbound() {
+    let s = Server::up("dns");
+    let port = s.port("DNS_PORT");
+    let name = s.var("NAME").to_owned();
+    let address = s.var("ADDRESS").to_owned();
+    let re = |p: &str| regex::Regex::new(p).unwrap();
+    for tcp in [false, true] {
+        probe(
+            Dns::new(LOCAL, port, tcp, &name, re(&regex::escape(&address))).unwrap(),
+            LONG,
+        )
+        .await
+        .unwrap();
+        // An address asks for its PTR record.
+        probe(
+            Dns::new(
+                LOCAL,
+                port,
+                tcp,
+                s.var("PTR_ADDRESS"),
+                re(&regex::escape(&name)),
+            )
+            .unwrap(),
+            LONG,
+        )
+        .await
+        .unwrap();
+        failed(
+            probe(
+                Dns::new(LOCAL, port, tcp, &name, re("^10\\.")).unwrap(),
+                LONG,
+            )
+            .await,
+            Step::Answer,
+            &format!("no answer matches `^10\\.` (got {address})"),
+        );
+        failed(
+            probe(
+                Dns::new(LOCAL, port, tcp, "nosuch.lvsd.test", re(".")).unwrap(),
+                LONG,
+            )
+            .await,
+            Step::Answer,
+            "answer",
+        );
+    }
+    s.signal("-STOP");
+    failed(
+        probe(Dns::new(LOCAL, port, false, &name, re(".")).unwrap(), SHORT).await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-CONT");
+    s.down();
+    failed(
+        probe(Dns::new(LOCAL, port, false, &name, re(".")).unwrap(), LONG).await,
+        Step::Connect,
+        "connection refused",
+    );
+    failed(
+        probe(Dns::new(LOCAL, port, true, &name, re(".")).unwrap(), LONG).await,
+        Step::Connect,
+        "connection refused",
+    );
+}
+
+#[tokio::test]
+async fn radius_against_freeradius() {
+    use checkers::Radius;
+    let s = Server::up("radius");
+    let port = s.port("RADIUS_PORT");
+    let login = |password: &str| Login {
+        user: s.var("USER").to_owned(),
+        password: password.to_owned(),
+    };
+    let secret = s.var("SECRET").to_owned();
+    probe(
+        Radius::new(LOCAL, port, login(s.var("PASSWORD")), &secret),
+        LONG,
+    )
+    .await
+    .unwrap();
+    // ldirectord's rule: an Access-Reject is an answer, so the server is up.
+    probe(Radius::new(LOCAL, port, login("wrong"), &secret), LONG)
+        .await
+        .unwrap();
+    // A wrong secret: the server stays silent.
+    failed(
+        probe(
+            Radius::new(LOCAL, port, login(s.var("PASSWORD")), "not-the-secret"),
+            SHORT,
+        )
+        .await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-STOP");
+    failed(
+        probe(
+            Radius::new(LOCAL, port, login(s.var("PASSWORD")), &secret),
+            SHORT,
+        )
+        .await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-CONT");
+    s.down();
+    failed(
+        probe(
+            Radius::new(LOCAL, port, login(s.var("PASSWORD")), &secret),
+            LONG,
+        )
+        .await,
+        Step::Connect,
+        "connection refused",
+    );
+}
