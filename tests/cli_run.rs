@@ -111,20 +111,17 @@ fn a_check_this_build_cannot_make_is_refused_naming_the_virtual() {
     let cf = dir.path().join("ldirectord.cf");
     std::fs::write(
         &cf,
-        "virtual=192.0.2.10:389\n\treal=127.0.0.1:389 gate\n\tservice=ldap\n",
+        "virtual=192.0.2.10:3306\n\treal=127.0.0.1:3306 gate\n\tservice=mysql\n",
     )
     .unwrap();
     let out = lvsd().args(["run", "--dry-run"]).arg(&cf).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!("virtual tcp:192.0.2.10:389 ({}:1", cf.display())),
+        err.contains(&format!("virtual tcp:192.0.2.10:3306 ({}:1", cf.display())),
         "{err}"
     );
-    assert!(
-        err.contains("service=ldap checks are not built yet"),
-        "{err}"
-    );
+    assert!(err.contains("service=mysql needs login="), "{err}");
 }
 
 #[test]

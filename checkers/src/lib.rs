@@ -19,6 +19,7 @@ pub mod external;
 pub mod ftp;
 pub mod http;
 pub mod imap;
+pub mod ldap;
 mod line;
 pub mod nntp;
 pub mod on;
@@ -26,7 +27,9 @@ pub mod ping;
 pub mod pop;
 pub mod radius;
 pub mod simpletcp;
+pub mod sip;
 pub mod smtp;
+pub mod sql;
 mod tls;
 
 pub use connect::Connect;
@@ -35,13 +38,16 @@ pub use external::External;
 pub use ftp::Ftp;
 pub use http::{Http, HttpClients, HttpOptions};
 pub use imap::Imap;
+pub use ldap::Ldap;
 pub use nntp::Nntp;
 pub use on::On;
 pub use ping::{IcmpSockets, Ping};
 pub use pop::Pop;
 pub use radius::Radius;
 pub use simpletcp::SimpleTcp;
+pub use sip::Sip;
 pub use smtp::Smtp;
+pub use sql::{Engine, Sql};
 
 /// A shared secret (RADIUS). Its Debug output hides it.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -119,6 +119,14 @@ impl<'a> Conn<'a> {
         })
     }
 
+    /// Wraps a connection the caller opened.
+    pub(crate) fn from_tcp(subject: &'a str, tcp: TcpStream) -> Conn<'a> {
+        Conn {
+            io: BufReader::new(Io::Plain(tcp)),
+            subject,
+        }
+    }
+
     /// A failure at `step`.
     pub(crate) fn fail(&self, step: Step, reason: impl Into<String>) -> ProbeError {
         ProbeError::new(self.subject, step, reason)

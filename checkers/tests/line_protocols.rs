@@ -440,3 +440,72 @@ async fn external_exit_status_arguments_and_hung_scripts() {
         "the script's child {child} outlived the check"
     );
 }
+
+/// A UDP SIP responder on 127.0.0.1 answering each request with `answers`
+/// (one datagram each); returns its port.
+async fn sip_udp(answers: Vec<&'static str>) -> u16 {
+    let s = tokio::net::UdpSocket::bind((LOCAL, 0)).await.unwrap();
+    let port = s.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut buf = vec![0; 4096];
+        loop {
+            let Ok((n, from)) = s.recv_from(&mut buf).await else {
+                return;
+            };
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            assert!(
+                req.starts_with("OPTIONS sip:lvsd@example.test SIP/2.0\r\n"),
+                "{req}"
+            );
+            assert!(
+                req.contains("\r\nCSeq: 1 OPTIONS\r\n") && req.ends_with("\r\n\r\n"),
+                "{req}"
+            );
+            for a in &answers {
+                let _ = s.send_to(a.as_bytes(), from).await;
+            }
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn sip_options_over_udp_and_tcp() {
+    use checkers::Sip;
+    let ok = sip_udp(vec![
+        "SIP/2.0 100 Trying\r\nContent-Length: 0\r\n\r\n",
+        "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ])
+    .await;
+    probe(Sip::new(LOCAL, ok, false, "lvsd@example.test"))
+        .await
+        .unwrap();
+    let not_found = sip_udp(vec!["SIP/2.0 404 Not Found\r\n\r\n"]).await;
+    failed(
+        probe(Sip::new(LOCAL, not_found, false, "lvsd@example.test")).await,
+        Step::Answer,
+        "`SIP/2.0 404 Not Found`",
+    );
+    let http = sip_udp(vec!["HTTP/1.1 400 Bad Request\r\n\r\n"]).await;
+    failed(
+        probe(Sip::new(LOCAL, http, false, "lvsd@example.test")).await,
+        Step::Answer,
+        "not a SIP answer: `HTTP/1.1 400 Bad Request`",
+    );
+    let silent = sip_udp(vec![]).await;
+    let r = run_probe(
+        Arc::new(Sip::new(LOCAL, silent, false, "lvsd@example.test")),
+        Duration::from_millis(500),
+    )
+    .await;
+    failed(r, Step::Deadline, "no answer");
+    use Act::*;
+    let tcp = scripted(vec![
+        Expect("OPTIONS sip:lvsd@example.test SIP/2.0"),
+        Send("SIP/2.0 100 Trying\r\nVia: x\r\n\r\nSIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ])
+    .await;
+    probe(Sip::new(LOCAL, tcp, true, "lvsd@example.test"))
+        .await
+        .unwrap();
+}

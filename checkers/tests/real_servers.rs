@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::{Checker, Dns, Ftp, Imap, Login, Pop, ProbeError, Smtp, Step, run_probe};
+use checkers::{Checker, Dns, Ftp, Imap, Ldap, Login, Pop, ProbeError, Sip, Smtp, Step, run_probe};
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -61,10 +61,15 @@ impl Server {
         self.var(key).parse().unwrap()
     }
 
+    /// Signals the server: every process in DIR/pids when the fixture
+    /// wrote one (a server whose workers must be stopped too), else DIR/pid.
     fn signal(&self, sig: &str) {
-        let pid = std::fs::read_to_string(self.dir.path().join("pid")).unwrap();
+        let pids = std::fs::read_to_string(self.dir.path().join("pids"))
+            .or_else(|_| std::fs::read_to_string(self.dir.path().join("pid")))
+            .unwrap();
         let s = Command::new("kill")
-            .args([sig, pid.trim()])
+            .arg(sig)
+            .args(pids.split_whitespace())
             .status()
             .unwrap();
         assert!(s.success());
@@ -398,4 +403,115 @@ async fn radius_against_freeradius() {
         Step::Connect,
         "connection refused",
     );
+}
+
+#[tokio::test]
+async fn ldap_and_ldaps_against_slapd() {
+    let s = Server::up("ldap");
+    let base = s.var("BASE").to_owned();
+    let re = |p: &str| Some(regex::Regex::new(p).unwrap());
+    let bind = |password: &str| {
+        Some(Login {
+            user: s.var("BIND_DN").to_owned(),
+            password: password.to_owned(),
+        })
+    };
+    for (port, tls) in [("LDAP_PORT", false), ("LDAPS_PORT", true)] {
+        let p = s.port(port);
+        let ldap = |login, request: &str, receive| {
+            Ldap::new(LOCAL, p, tls, false, login, request, receive)
+        };
+        probe(ldap(None, &base, None), LONG).await.unwrap();
+        // ldirectord drops a leading `/` from request.
+        probe(
+            ldap(
+                bind(s.var("PASSWORD")),
+                &format!("/{base}"),
+                re("^cn=health,"),
+            ),
+            LONG,
+        )
+        .await
+        .unwrap();
+        failed(
+            probe(ldap(None, &base, re("^cn=other")), LONG).await,
+            Step::Answer,
+            "the entry `cn=health,dc=lvsd,dc=test` does not match `^cn=other`",
+        );
+        failed(
+            probe(ldap(bind("wrong"), &base, None), LONG).await,
+            Step::Answer,
+            "bind as `uid=checker,ou=people,dc=lvsd,dc=test`",
+        );
+        failed(
+            probe(ldap(None, "cn=missing,dc=lvsd,dc=test", None), LONG).await,
+            Step::Answer,
+            "search",
+        );
+        // A base with children still returns just itself (scope base).
+        probe(ldap(None, "dc=lvsd,dc=test", None), LONG)
+            .await
+            .unwrap();
+    }
+    failed(
+        probe(
+            Ldap::new(LOCAL, s.port("LDAPS_PORT"), true, true, None, &base, None),
+            LONG,
+        )
+        .await,
+        Step::Tls,
+        "",
+    );
+    s.signal("-STOP");
+    failed(
+        probe(
+            Ldap::new(LOCAL, s.port("LDAP_PORT"), false, false, None, &base, None),
+            SHORT,
+        )
+        .await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-CONT");
+    s.down();
+    failed(
+        probe(
+            Ldap::new(LOCAL, s.port("LDAP_PORT"), false, false, None, &base, None),
+            LONG,
+        )
+        .await,
+        Step::Connect,
+        "refused",
+    );
+}
+
+#[tokio::test]
+async fn sip_options_against_kamailio() {
+    let s = Server::up("sip");
+    let port = s.port("SIP_PORT");
+    for tcp in [false, true] {
+        probe(Sip::new(LOCAL, port, tcp, "ldirectord@lvsd"), LONG)
+            .await
+            .unwrap();
+    }
+    s.signal("-STOP");
+    for tcp in [false, true] {
+        failed(
+            probe(Sip::new(LOCAL, port, tcp, "ldirectord@lvsd"), SHORT).await,
+            Step::Deadline,
+            "no answer",
+        );
+    }
+    s.signal("-CONT");
+    probe(Sip::new(LOCAL, port, false, "ldirectord@lvsd"), LONG)
+        .await
+        .unwrap();
+    s.down();
+    for tcp in [false, true] {
+        failed(
+            probe(Sip::new(LOCAL, port, tcp, "ldirectord@lvsd"), LONG).await,
+            Step::Connect,
+            "refused",
+        );
+    }
 }

@@ -717,6 +717,13 @@ pub(crate) fn set_virtual(
         "protocol" => vd.protocol = Some((v.text.clone(), v.loc.clone())),
         "ops" => vd.ops = yes_no(key, v, d).map(|b| (b, v.loc.clone())),
         "service" => match Service::parse(&v.text) {
+            Some(Service::Oracle) => {
+                d.error(
+                    v.loc.clone(),
+                    "service=oracle is not supported: lvsd has no Oracle client (ldirectord used Perl's DBD::Oracle)",
+                )
+                .hint("check the listener with checktype=connect, or run a query with checktype=external and sqlplus");
+            }
             Some(s) => vd.service = Some(s),
             None => {
                 let names_list: Vec<&str> = Service::ALL.iter().map(|(_, n, _)| *n).collect();

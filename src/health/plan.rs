@@ -88,6 +88,49 @@ pub enum ProbeSpec {
         /// The shared secret.
         secret: checkers::Secret,
     },
+    /// `service=ldap` / `ldaps`: bind, search `request` as the base.
+    Ldap {
+        /// ldaps.
+        tls: bool,
+        /// Verify the certificate.
+        verify: bool,
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+        /// Bind DN and password (anonymous when `login` is unset).
+        login: Option<checkers::Login>,
+        /// The base DN searched.
+        request: String,
+        /// Pattern for the entry's DN ("" = any).
+        receive: String,
+    },
+    /// `service=mysql` / `pgsql`: `request` returns a row.
+    Sql {
+        /// Which server.
+        engine: checkers::Engine,
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+        /// User and password.
+        login: checkers::Login,
+        /// The database.
+        database: String,
+        /// The query.
+        request: String,
+    },
+    /// `service=sip`: OPTIONS answered `200 OK`.
+    Sip {
+        /// Address.
+        addr: IpAddr,
+        /// Port.
+        port: u16,
+        /// Over TCP (a TCP virtual), else UDP.
+        tcp: bool,
+        /// The user of the request URI (`login`).
+        user: String,
+    },
     /// `service=nntp`: a 2xx greeting.
     Nntp {
         /// Address.
@@ -431,6 +474,55 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
                 receive: receive.to_owned(),
             }
         }
+        Service::Ldap | Service::Ldaps => ProbeSpec::Ldap {
+            tls: c.service == Service::Ldaps,
+            verify: c.verifycert,
+            addr: r.address,
+            port: port_of(vs, r)?,
+            login: login_if_set(c),
+            request: r.request(vs).to_owned(),
+            receive: r.receive(vs).to_owned(),
+        },
+        Service::Mysql | Service::Pgsql => {
+            let request = r.request(vs);
+            if c.login.is_empty() || request.trim_start_matches('/').is_empty() {
+                return Err(format!(
+                    "service={} needs login= (and passwd=, database=) and request= (the SQL query that must return a row), as ldirectord",
+                    c.service.as_str()
+                ));
+            }
+            ProbeSpec::Sql {
+                engine: if c.service == Service::Mysql {
+                    checkers::Engine::Mysql
+                } else {
+                    checkers::Engine::Pgsql
+                },
+                addr: r.address,
+                port: port_of(vs, r)?,
+                login: checkers::Login {
+                    user: c.login.clone(),
+                    password: c.passwd.clone(),
+                },
+                database: c.database.clone(),
+                request: request.to_owned(),
+            }
+        }
+        Service::Sip => ProbeSpec::Sip {
+            addr: r.address,
+            port: port_of(vs, r)?,
+            tcp: matches!(
+                vs.key,
+                VirtualKey::Address {
+                    protocol: Protocol::Tcp,
+                    ..
+                }
+            ),
+            user: if c.login.is_empty() {
+                "lvsd".to_owned()
+            } else {
+                c.login.clone()
+            },
+        },
         Service::Radius => {
             if c.secret.is_empty() {
                 return Err(
@@ -454,11 +546,17 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
             request: r.request(vs).to_owned(),
             receive: r.receive(vs).to_owned(),
         },
-        other => {
-            return Err(format!(
-                "service={} checks are not built yet in this version of lvsd; use checktype=connect meanwhile",
-                other.as_str()
-            ));
+        Service::Oracle => {
+            return Err(
+                "service=oracle (inferred from port 1521) is not supported: lvsd has no Oracle client; set checktype=connect, or an external check"
+                    .to_owned(),
+            );
+        }
+        Service::HttpProxy => {
+            return Err(
+                "service=http_proxy checks are not built yet in this version of lvsd; use checktype=connect meanwhile"
+                    .to_owned(),
+            );
         }
     };
     // ldirectord runs ldap and radius checks whole under checktimeout.
@@ -541,18 +639,34 @@ mod tests {
     }
 
     #[test]
-    fn unbuilt_checks_are_refused_with_the_virtual_named() {
-        let e =
-            plan("virtual=192.0.2.10:389\n\treal=10.0.0.1:389 gate\n\tservice=ldap\n").unwrap_err();
+    fn checks_that_cannot_be_made_are_refused_with_the_virtual_named() {
+        let e = plan("virtual=192.0.2.10:1521\n\treal=10.0.0.1:1521 gate\n").unwrap_err();
         assert_eq!(e.len(), 1);
         assert!(
-            e[0].virtual_name.starts_with("tcp:192.0.2.10:389 (t.cf:1"),
+            e[0].virtual_name.starts_with("tcp:192.0.2.10:1521 (t.cf:1"),
             "{e:?}"
         );
         assert!(
             e[0].reason
-                .starts_with("service=ldap checks are not built yet"),
+                .starts_with("service=oracle (inferred from port 1521) is not supported"),
             "{e:?}"
         );
+        for (text, want) in [
+            (
+                "virtual=192.0.2.10:3306\n\treal=10.0.0.1:3306 gate\n\tservice=mysql\n",
+                "service=mysql needs login=",
+            ),
+            (
+                "virtual=192.0.2.10:53\n\treal=10.0.0.1:53 gate\n\tservice=dns\n",
+                "service=dns needs request=",
+            ),
+            (
+                "virtual=192.0.2.10:1812\n\tprotocol=udp\n\treal=10.0.0.1:1812 gate\n\tservice=radius\n",
+                "service=radius needs secret=",
+            ),
+        ] {
+            let e = plan(text).unwrap_err();
+            assert!(e[0].reason.starts_with(want), "{text}: {e:?}");
+        }
     }
 }

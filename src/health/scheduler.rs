@@ -125,6 +125,48 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<R
             request,
             regex::Regex::new(receive).map_err(|e| format!("receive: {e}"))?,
         )?),
+        ProbeSpec::Ldap {
+            tls,
+            verify,
+            addr,
+            port,
+            login,
+            request,
+            receive,
+        } => Arc::new(checkers::Ldap::new(
+            *addr,
+            *port,
+            *tls,
+            *verify,
+            login.clone(),
+            request,
+            if receive.is_empty() {
+                None
+            } else {
+                Some(regex::Regex::new(receive).map_err(|e| format!("receive: {e}"))?)
+            },
+        )),
+        ProbeSpec::Sql {
+            engine,
+            addr,
+            port,
+            login,
+            database,
+            request,
+        } => Arc::new(checkers::Sql::new(
+            *engine,
+            *addr,
+            *port,
+            login.clone(),
+            database,
+            request,
+        )),
+        ProbeSpec::Sip {
+            addr,
+            port,
+            tcp,
+            user,
+        } => Arc::new(checkers::Sip::new(*addr, *port, *tcp, user)),
         ProbeSpec::Radius {
             addr,
             port,
