@@ -515,3 +515,60 @@ async fn sip_options_against_kamailio() {
         );
     }
 }
+
+/// One SQL server: its query returns a row; an empty result, a wrong
+/// password, a missing table, frozen and stopped all fail.
+async fn sql_against(name: &str, engine: checkers::Engine, port_key: &str) {
+    use checkers::Sql;
+    let s = Server::up(name);
+    let port = s.port(port_key);
+    let login = |password: &str| Login {
+        user: s.var("USER").to_owned(),
+        password: password.to_owned(),
+    };
+    let db = s.var("DATABASE").to_owned();
+    let sql =
+        |password: &str, query: &str| Sql::new(engine, LOCAL, port, login(password), &db, query);
+    let good = s.var("PASSWORD").to_owned();
+    probe(sql(&good, s.var("QUERY")), LONG).await.unwrap();
+    failed(
+        probe(sql(&good, s.var("EMPTY_QUERY")), LONG).await,
+        Step::Answer,
+        "returned no row",
+    );
+    let e = failed(
+        probe(sql("wrong", s.var("QUERY")), LONG).await,
+        Step::Answer,
+        "connecting",
+    );
+    assert!(!e.to_string().contains("wrong"), "{e}");
+    failed(
+        probe(sql(&good, "SELECT * FROM no_such_table"), LONG).await,
+        Step::Answer,
+        "no_such_table",
+    );
+    s.signal("-STOP");
+    failed(
+        probe(sql(&good, s.var("QUERY")), SHORT).await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-CONT");
+    probe(sql(&good, s.var("QUERY")), LONG).await.unwrap();
+    s.down();
+    failed(
+        probe(sql(&good, s.var("QUERY")), LONG).await,
+        Step::Connect,
+        "refused",
+    );
+}
+
+#[tokio::test]
+async fn mysql_against_mariadb() {
+    sql_against("mysql", checkers::Engine::Mysql, "MYSQL_PORT").await;
+}
+
+#[tokio::test]
+async fn pgsql_against_postgresql() {
+    sql_against("pgsql", checkers::Engine::Pgsql, "PGSQL_PORT").await;
+}

@@ -170,3 +170,21 @@ stop_instance() {
     for _ in $(seq 20); do alive "$pid" || break; sleep 0.1; done
     return 0
 }
+
+# make_reachable USER DIR: let the unprivileged USER (the account a daemon
+# drops to) reach DIR: adds o+x (search, not listing) to DIR itself, which
+# for a tempdir (0700, root) below /tmp is all that is missing. Ancestors are
+# never changed: if USER still cannot reach DIR, dies naming the first
+# ancestor USER cannot search (e.g. a TMPDIR below /root).
+make_reachable() {
+    local user=$1 dir=$2 d=/ p parts
+    local as=(setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups)
+    chmod o+x "$dir"
+    "${as[@]}" test -x "$dir" 2>/dev/null && return 0
+    IFS=/ read -ra parts <<<"${dir#/}"
+    for p in "${parts[@]}"; do
+        d=${d%/}/$p
+        "${as[@]}" test -x "$d" 2>/dev/null \
+            || die "user $user cannot search $d, so cannot reach $dir: use a DIR below /tmp, or make $d searchable"
+    done
+}
