@@ -516,3 +516,91 @@ async fn fallbackcommand_runs_start_when_no_real_is_up_and_stop_when_one_is() {
     );
     d.stop().await;
 }
+
+/// Checks other than HTTP reach the daemon the same way (real time: an
+/// external command is a real process). An external check decides one
+/// real, a simpletcp check the other; each failure and recovery shows up
+/// as the ops ldirectord would make.
+#[tokio::test]
+async fn external_and_simpletcp_checks_drive_the_table() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("down");
+    let script = dir.path().join("check");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1 $2 $3 $4\" = \"192.0.2.10 80 10.0.0.7 80\" ] || exit 9\n[ ! -e {} ]\n",
+            flag.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A send/expect server: answers "Service Up" while `up` is set.
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let up2 = Arc::clone(&up);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let up = up2.load(Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let _ = s.read_to_end(&mut req).await;
+                if req == b"STATUS\n" {
+                    let answer: &[u8] = if up {
+                        b"Service Up\n"
+                    } else {
+                        b"Service Down\n"
+                    };
+                    let _ = s.write_all(answer).await;
+                }
+            });
+        }
+    });
+    let cfg = config(&format!(
+        "checkinterval=1\nchecktimeout=2\nnegotiatetimeout=2\nquiescent=no\n\
+         virtual=192.0.2.10:80\n\treal=10.0.0.7:80 gate\n\tchecktype=external\n\tcheckcommand=\"{}\"\n\n\
+         virtual=192.0.2.11:7000\n\treal=127.0.0.1:{port} gate\n\tservice=simpletcp\n\trequest=\"STATUS\\n\"\n\treceive=\"^Service Up$\"\n",
+        script.display()
+    ));
+    let d = Running::start(cfg, MemoryKernel::new());
+    let has = |d: &Running, dest: &str| {
+        d.kernel
+            .table()
+            .services
+            .iter()
+            .any(|(_, ds)| ds.iter().any(|x| x.endpoint() == dest))
+    };
+    let simple = format!("127.0.0.1:{port}");
+    // Each step: change the servers, then wait (real time) for the table.
+    for (what, want_external, want_simple) in [
+        ("both up", true, true),
+        ("external down", false, true),
+        ("both down", false, false),
+        ("both back", true, true),
+    ] {
+        match what {
+            "external down" => std::fs::write(&flag, "").unwrap(),
+            "both down" => up.store(false, Ordering::SeqCst),
+            "both back" => {
+                std::fs::remove_file(&flag).unwrap();
+                up.store(true, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+        let start = std::time::Instant::now();
+        while !(has(&d, "10.0.0.7:80") == want_external && has(&d, &simple) == want_simple) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{what}: {}",
+                d.kernel.table()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    d.stop().await;
+}

@@ -612,6 +612,35 @@ mod tests {
     }
 
     #[test]
+    fn external_checks_get_ldirectords_arguments_and_checktimeout() {
+        let p = plan("checktimeout=4\nvirtual=192.0.2.10:80\n\treal=10.0.0.1:8080 gate\n\tchecktype=external\n\tcheckcommand=\"/usr/local/bin/chk --fast\"\n\nvirtual=7\n\treal=10.0.0.2:80 gate\n\tchecktype=external-perl\n\tcheckcommand=\"/etc/lvsd/chk.pl\"\n").unwrap();
+        let specs: Vec<_> = p
+            .checks
+            .iter()
+            .map(|c| (&c.probe.spec, c.probe.deadline))
+            .collect();
+        assert_eq!(
+            specs,
+            [
+                (
+                    &ProbeSpec::External {
+                        command: "/usr/local/bin/chk --fast".into(),
+                        args: ["192.0.2.10", "80", "10.0.0.1", "8080"].map(String::from),
+                    },
+                    Duration::from_secs(4)
+                ),
+                (
+                    &ProbeSpec::External {
+                        command: "perl /etc/lvsd/chk.pl".into(),
+                        args: ["7", "0", "10.0.0.2", "80"].map(String::from),
+                    },
+                    Duration::from_secs(4)
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn connect_on_udp_pings_with_checktimeout_per_echo() {
         let p = plan("virtual=192.0.2.10:53\n\tprotocol=udp\n\treal=10.0.0.1:53 gate\n\tchecktype=connect\n\tcheckcount=3\n\tchecktimeout=2\n\tservice=none\n").unwrap();
         let c = &p.checks[0];
