@@ -132,7 +132,11 @@ fn check(interval: u64) -> impl Strategy<Value = CheckSpec> {
                 (ct, nt, cc, fc, rc),
             )| {
                 let external = matches!(checktype, CheckType::External | CheckType::ExternalPerl);
-                let service = Service::ALL[svc].0;
+                // lvsd refuses oracle (no client): no model holds it.
+                let service = match Service::ALL[svc].0 {
+                    Service::Oracle => Service::None,
+                    s => s,
+                };
                 // The login defaults a reader gives ftp and sip.
                 let login = login.or(match service {
                     Service::Ftp => Some("anonymous".into()),

@@ -723,6 +723,8 @@ pub(crate) fn set_virtual(
                     "service=oracle is not supported: lvsd has no Oracle client (ldirectord used Perl's DBD::Oracle)",
                 )
                 .hint("check the listener with checktype=connect, or run a query with checktype=external and sqlplus");
+                // Said once: the port must not bring oracle back.
+                vd.service = Some(Service::None);
             }
             Some(s) => vd.service = Some(s),
             None => {
@@ -1155,10 +1157,25 @@ fn build_virtual(
 
     // ldirectord: an explicit service= wins; a fwmark virtual checks
     // nothing unless told; otherwise the port decides.
-    let service = vd.service.unwrap_or(match key {
+    let mut service = vd.service.unwrap_or(match key {
         VirtualKey::Fwmark { .. } => Service::None,
         VirtualKey::Address { port, .. } => Service::from_port(port),
     });
+    // Port 1521 means oracle to ldirectord, which lvsd cannot check: an
+    // error when the check would use it, else the (unused) service is none.
+    if service == Service::Oracle {
+        match vd.checktype.unwrap_or(CheckType::Negotiate) {
+            CheckType::Negotiate | CheckType::Combined(_) => {
+                d.error(
+                    vd.loc.clone(),
+                    "port 1521 means service=oracle to ldirectord, which lvsd does not support: it has no Oracle client",
+                )
+                .hint("set checktype=connect (the listener answers), or an external check running a query");
+            }
+            _ => {}
+        }
+        service = Service::None;
+    }
     // ldirectord gives ftp and sip a login only when `service=` is written;
     // with a service inferred from the port it sends an empty one (Net::FTP
     // then logs in as anonymous anyway; a SIP `OPTIONS sip:` is malformed).

@@ -546,11 +546,9 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Result<Probe, String> {
             request: r.request(vs).to_owned(),
             receive: r.receive(vs).to_owned(),
         },
+        // The config reader never lets oracle through (no client).
         Service::Oracle => {
-            return Err(
-                "service=oracle (inferred from port 1521) is not supported: lvsd has no Oracle client; set checktype=connect, or an external check"
-                    .to_owned(),
-            );
+            return Err("service=oracle is not supported: lvsd has no Oracle client".to_owned());
         }
         Service::HttpProxy => {
             return Err(
@@ -669,15 +667,10 @@ mod tests {
 
     #[test]
     fn checks_that_cannot_be_made_are_refused_with_the_virtual_named() {
-        let e = plan("virtual=192.0.2.10:1521\n\treal=10.0.0.1:1521 gate\n").unwrap_err();
+        let e = plan("virtual=192.0.2.10:3306\n\treal=10.0.0.1:3306 gate\n").unwrap_err();
         assert_eq!(e.len(), 1);
         assert!(
-            e[0].virtual_name.starts_with("tcp:192.0.2.10:1521 (t.cf:1"),
-            "{e:?}"
-        );
-        assert!(
-            e[0].reason
-                .starts_with("service=oracle (inferred from port 1521) is not supported"),
+            e[0].virtual_name.starts_with("tcp:192.0.2.10:3306 (t.cf:1"),
             "{e:?}"
         );
         for (text, want) in [
