@@ -509,3 +509,113 @@ async fn sip_options_over_udp_and_tcp() {
         .await
         .unwrap();
 }
+
+/// A UDP server on 127.0.0.1 answering every datagram with `answer`,
+/// its second byte replaced by the request's (the RADIUS identifier) when
+/// `echo_id`.
+async fn udp_garbage(answer: &'static [u8], echo_id: bool) -> u16 {
+    let s = tokio::net::UdpSocket::bind((LOCAL, 0)).await.unwrap();
+    let port = s.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut buf = vec![0; 4096];
+        loop {
+            let Ok((n, from)) = s.recv_from(&mut buf).await else {
+                return;
+            };
+            let mut a = answer.to_vec();
+            if echo_id && n > 1 && a.len() > 1 {
+                a[1] = buf[1];
+            }
+            let _ = s.send_to(&a, from).await;
+        }
+    });
+    port
+}
+
+/// The checkers built on libraries (dns, radius, ldap, mysql, pgsql) given
+/// garbage: each fails that probe with a reason, quickly, without panicking.
+#[tokio::test]
+async fn library_checkers_fail_cleanly_on_garbage() {
+    use checkers::{Dns, Engine, Ldap, Radius, Sql};
+    let junk: &'static [u8] = b"\x00\x01garbage that is no protocol at all\r\n";
+    let re = regex::Regex::new(".").unwrap();
+    let login = Login {
+        user: "u".into(),
+        password: "p".into(),
+    };
+    let tcp_junk = scripted(vec![Act::Send("\u{0}\u{1}garbage\r\n")]).await;
+    let cases: Vec<(&str, Arc<dyn Checker>)> = vec![
+        (
+            "dns udp",
+            Arc::new(
+                Dns::new(
+                    LOCAL,
+                    udp_garbage(junk, false).await,
+                    false,
+                    "www.lvsd.test",
+                    re.clone(),
+                )
+                .unwrap(),
+            ),
+        ),
+        (
+            "dns tcp",
+            Arc::new(Dns::new(LOCAL, tcp_junk, true, "www.lvsd.test", re.clone()).unwrap()),
+        ),
+        (
+            "radius short",
+            Arc::new(Radius::new(
+                LOCAL,
+                udp_garbage(b"\x02\x00", true).await,
+                login.clone(),
+                "s",
+            )),
+        ),
+        (
+            "radius forged",
+            Arc::new(Radius::new(
+                LOCAL,
+                udp_garbage(
+                    &[2, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                    true,
+                )
+                .await,
+                login.clone(),
+                "s",
+            )),
+        ),
+        (
+            "ldap",
+            Arc::new(Ldap::new(LOCAL, tcp_junk, false, false, None, "dc=x", None)),
+        ),
+        (
+            "mysql",
+            Arc::new(Sql::new(
+                Engine::Mysql,
+                LOCAL,
+                tcp_junk,
+                login.clone(),
+                "d",
+                "SELECT 1",
+            )),
+        ),
+        (
+            "pgsql",
+            Arc::new(Sql::new(
+                Engine::Pgsql,
+                LOCAL,
+                tcp_junk,
+                login.clone(),
+                "d",
+                "SELECT 1",
+            )),
+        ),
+    ];
+    for (what, c) in cases {
+        let e = run_probe(c, Duration::from_secs(3)).await.unwrap_err();
+        assert_ne!(e.step, Step::Internal, "{what}: {e}");
+        assert_ne!(e.step, Step::Deadline, "{what}: {e}");
+        assert!(!e.reason.is_empty(), "{what}");
+        eprintln!("{what}: {e}");
+    }
+}
