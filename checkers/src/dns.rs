@@ -5,13 +5,13 @@
 //! means its PTR record) and the check is up when an A record's address,
 //! or a PTR record's name, matches `receive`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use regex::Regex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
 use crate::{Checker, Probe, ProbeError, Step, io_reason};
 
@@ -117,13 +117,8 @@ impl Dns {
     }
 
     async fn over_udp(&self, request: &[u8], id: u16) -> Result<Message, ProbeError> {
-        let any = match self.addr {
-            SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-        };
         let io = |e: std::io::Error| self.fail(Step::Connect, io_reason(&e));
-        let sock = UdpSocket::bind(any).await.map_err(io)?;
-        sock.connect(self.addr).await.map_err(io)?;
+        let sock = crate::connected_udp(self.addr).await.map_err(io)?;
         sock.send(request).await.map_err(io)?;
         let mut buf = vec![0; 65_535];
         // Skip stray datagrams (another id): the deadline bounds the wait.

@@ -166,6 +166,20 @@ fn one_line(s: &str) -> String {
     }
 }
 
+/// A UDP socket on any local address of `addr`'s family, connected to
+/// `addr` (so an ICMP "port unreachable" comes back as "connection
+/// refused").
+async fn connected_udp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let any = match addr {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    };
+    let sock = tokio::net::UdpSocket::bind(any).await?;
+    sock.connect(addr).await?;
+    Ok(sock)
+}
+
 /// Runs one probe under a hard deadline, on its own task.
 ///
 /// This is the only way lvsd runs a checker: the deadline does not depend

@@ -9,10 +9,9 @@
 //! the deadline. The request carries a Message-Authenticator (RFC 3579),
 //! which servers hardened against BlastRADIUS may require.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use md5::{Digest, Md5};
-use tokio::net::UdpSocket;
 
 use crate::{Checker, Login, Probe, ProbeError, Step, io_reason};
 
@@ -131,13 +130,8 @@ impl Radius {
         let id: u8 = rand::random();
         let ra: [u8; 16] = rand::random();
         let pkt = self.request(id, &ra);
-        let any = match self.addr {
-            SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-        };
         let io = |e: std::io::Error| self.fail(Step::Connect, io_reason(&e));
-        let sock = UdpSocket::bind(any).await.map_err(io)?;
-        sock.connect(self.addr).await.map_err(io)?;
+        let sock = crate::connected_udp(self.addr).await.map_err(io)?;
         sock.send(&pkt).await.map_err(io)?;
         let mut buf = vec![0; 4096];
         loop {

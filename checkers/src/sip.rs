@@ -3,10 +3,10 @@
 //! line is `SIP/2.0 200 OK`. Over UDP, provisional 1xx answers are skipped
 //! and the deadline bounds the wait.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
 use crate::line::{MAX_LINE, quote};
 use crate::{Checker, Probe, ProbeError, Step, io_reason};
@@ -101,12 +101,7 @@ impl Sip {
                 while !conn.line("the answer").await?.is_empty() {}
             }
         }
-        let any = match self.addr {
-            SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-        };
-        let sock = UdpSocket::bind(any).await.map_err(io)?;
-        sock.connect(self.addr).await.map_err(io)?;
+        let sock = crate::connected_udp(self.addr).await.map_err(io)?;
         let local = sock.local_addr().map_err(io)?;
         sock.send(self.request(local).as_bytes())
             .await
