@@ -17,5 +17,6 @@
 
 pub mod config;
 pub mod daemon;
+pub mod failover;
 pub mod health;
 pub mod ipvs;
