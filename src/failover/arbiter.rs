@@ -1,0 +1,827 @@
+//! Pure: which of two directors holds the resources (the virtual IPs),
+//! decided from what each hears of the other and of the ping nodes. Time
+//! is passed in; [`Arbiter::poll_timeout`] says when to call again.
+//!
+//! Resources come in two sets, as in heartbeat's haresources: *local*, the
+//! groups this node is named first for (its preferred ones), and *foreign*,
+//! the peer's. The rules, heartbeat's and ipfail's:
+//!
+//! 1. Nothing is taken until the peer has been heard, or `initdead` has
+//!    passed since start without a word from it.
+//! 2. A peer not heard for its deadtime (the `dt` it advertises, else
+//!    ours) is dead: this node takes everything.
+//! 3. With both alive, ipfail's rule: the node that reaches fewer ping
+//!    nodes gives everything up, once the difference has lasted
+//!    2 × keepalive (so one lost reply moves nothing).
+//! 4. Otherwise, `auto_failback on` (and `legacy`): each holds its own
+//!    local set; `off`: a node keeps what it holds and takes its local set
+//!    only if nobody holds it.
+//! 5. `lvsd standby` gives everything to a live peer; `lvsd takeover`
+//!    asks the peer for everything (the peer's arbiter gets
+//!    [`Input::PeerTakesOver`]). Both end when the peer dies.
+//!
+//! Safety: a set the peer reports holding is never taken while the peer is
+//! alive; the peer releases first and says so (its resource report), so
+//! the two never hold a VIP at once on purpose. Split brain (each declared
+//! the other dead while both lived) is logged loudly when they hear each
+//! other again, and resolved by the rules above.
+
+use std::time::Duration;
+
+use crate::config::{AutoFailback, HaCf};
+
+/// heartbeat's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// Between two status messages.
+    pub keepalive: Duration,
+    /// Silence after which a peer is dead.
+    pub deadtime: Duration,
+    /// Silence after which a late heartbeat is logged.
+    pub warntime: Duration,
+    /// At start, how long to wait for the peer before taking everything.
+    pub initdead: Duration,
+}
+
+impl Timers {
+    /// The timers of an ha.cf.
+    pub fn of(ha: &HaCf) -> Timers {
+        Timers {
+            keepalive: Duration::from_millis(ha.keepalive_ms),
+            deadtime: Duration::from_millis(ha.deadtime_ms),
+            warntime: Duration::from_millis(ha.warntime_ms),
+            initdead: Duration::from_millis(ha.initdead_ms),
+        }
+    }
+}
+
+/// What a node holds, as heartbeat's `rsc_hold` says it, from the
+/// reporting node's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hold {
+    /// Nothing.
+    None,
+    /// Its own (preferred) resources.
+    Local,
+    /// The other node's.
+    Foreign,
+    /// Everything.
+    All,
+}
+
+impl Hold {
+    fn of(local: bool, foreign: bool) -> Hold {
+        match (local, foreign) {
+            (false, false) => Hold::None,
+            (true, false) => Hold::Local,
+            (false, true) => Hold::Foreign,
+            (true, true) => Hold::All,
+        }
+    }
+
+    fn local(self) -> bool {
+        matches!(self, Hold::Local | Hold::All)
+    }
+
+    fn foreign(self) -> bool {
+        matches!(self, Hold::Foreign | Hold::All)
+    }
+
+    /// heartbeat's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::None => "none",
+            Hold::Local => "local",
+            Hold::Foreign => "foreign",
+            Hold::All => "all",
+        }
+    }
+
+    /// From heartbeat's word.
+    pub fn parse(s: &str) -> Option<Hold> {
+        Some(match s {
+            "none" => Hold::None,
+            "local" => Hold::Local,
+            "foreign" => Hold::Foreign,
+            "all" => Hold::All,
+            _ => return None,
+        })
+    }
+}
+
+/// Something the arbiter learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A status message from the peer, with the deadtime it asks us to
+    /// use for it (`dt`), if any.
+    PeerAlive {
+        /// The peer's advertised deadtime.
+        deadtime: Option<Duration>,
+    },
+    /// The peer says what it holds (a resource report).
+    PeerHolds(Hold),
+    /// The peer says how many ping nodes it reaches (ipfail's message).
+    PeerPing(usize),
+    /// How many ping nodes (a ping group counting as one) this node
+    /// reaches now.
+    MyPing(usize),
+    /// `lvsd standby`: give everything to the peer.
+    Standby,
+    /// `lvsd takeover`: take everything from the peer.
+    Takeover,
+    /// The peer asked for everything (it ran takeover).
+    PeerTakesOver,
+    /// The peer gives everything up (it ran standby).
+    PeerStandsBy,
+}
+
+/// What the node must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Take these sets (add the VIPs, send gratuitous ARP).
+    Acquire {
+        /// The local set.
+        local: bool,
+        /// The foreign set.
+        foreign: bool,
+    },
+    /// Give these sets up (remove the VIPs).
+    Release {
+        /// The local set.
+        local: bool,
+        /// The foreign set.
+        foreign: bool,
+    },
+    /// Tell the peer what this node holds now.
+    Report(Hold),
+    /// Ask the peer to give everything up (after `lvsd takeover`).
+    AskPeerForAll,
+    /// Tell the peer this node gives everything up (after `lvsd standby`).
+    TellPeerStandby,
+    /// Something an operator should read, and how loud.
+    Log {
+        /// A warning (else information).
+        warn: bool,
+        /// The line.
+        text: String,
+    },
+}
+
+/// A manual request in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Manual {
+    /// This node stands by.
+    Standby,
+    /// This node takes over.
+    Takeover,
+}
+
+/// The decision state of one node of a pair.
+#[derive(Debug, Clone)]
+pub struct Arbiter {
+    timers: Timers,
+    auto_failback: AutoFailback,
+    started: Duration,
+    /// When the peer was last heard (None: never since start).
+    heard: Option<Duration>,
+    /// The deadtime the peer asked for.
+    peer_deadtime: Option<Duration>,
+    /// Whether the peer is declared dead.
+    peer_dead: bool,
+    /// Whether a late-heartbeat warning was logged for this silence.
+    warned: bool,
+    /// What the peer last said it holds (reset when it dies).
+    peer_holds: Hold,
+    /// Whether the peer has reported what it holds since it was last
+    /// (re)heard: until then this node takes nothing new.
+    peer_reported: bool,
+    /// What this node holds.
+    local: bool,
+    foreign: bool,
+    /// Ping nodes reached here and by the peer.
+    my_ping: Option<usize>,
+    peer_ping: Option<usize>,
+    /// Since when the ping counts have differed the same way.
+    ping_diff: Option<(std::cmp::Ordering, Duration)>,
+    manual: Option<Manual>,
+    /// Why the holder holds (for status).
+    reason: String,
+}
+
+impl Arbiter {
+    /// A node starting at `now`, holding nothing.
+    pub fn new(timers: Timers, auto_failback: AutoFailback, now: Duration) -> Arbiter {
+        Arbiter {
+            timers,
+            auto_failback,
+            started: now,
+            heard: None,
+            peer_deadtime: None,
+            peer_dead: false,
+            warned: false,
+            peer_holds: Hold::None,
+            peer_reported: false,
+            local: false,
+            foreign: false,
+            my_ping: None,
+            peer_ping: None,
+            ping_diff: None,
+            manual: None,
+            reason: "starting: waiting for the peer".to_owned(),
+        }
+    }
+
+    /// What this node holds.
+    pub fn holds(&self) -> Hold {
+        Hold::of(self.local, self.foreign)
+    }
+
+    /// Whether the peer is alive as far as this node knows.
+    pub fn peer_alive(&self) -> bool {
+        self.heard.is_some() && !self.peer_dead
+    }
+
+    /// Why things are as they are, for `lvsd status`.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    fn peer_deadline(&self) -> Option<Duration> {
+        self.heard
+            .map(|h| h + self.peer_deadtime.unwrap_or(self.timers.deadtime))
+    }
+
+    /// Takes one input at `now`; returns what to do.
+    pub fn input(&mut self, now: Duration, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::PeerAlive { deadtime } => {
+                if self.peer_dead {
+                    let split = self.local && self.foreign;
+                    out.push(Action::Log {
+                        warn: split,
+                        text: if split {
+                            "the peer is alive again while this node held everything: split brain ends, resolving".to_owned()
+                        } else {
+                            "the peer is alive again".to_owned()
+                        },
+                    });
+                }
+                if self.heard.is_none() || self.peer_dead {
+                    if self.heard.is_none() {
+                        out.push(Action::Log {
+                            warn: false,
+                            text: "heard the peer".to_owned(),
+                        });
+                    }
+                    // A (re)joining peer learns what this node holds, and
+                    // this node waits for the peer's report in turn.
+                    self.peer_reported = false;
+                    out.push(Action::Report(self.holds()));
+                }
+                self.heard = Some(now);
+                self.peer_deadtime = deadtime;
+                self.peer_dead = false;
+                self.warned = false;
+            }
+            Input::PeerHolds(h) => {
+                if self.peer_alive()
+                    && h != Hold::None
+                    && self.local
+                    && self.foreign
+                    && h == Hold::All
+                {
+                    out.push(Action::Log {
+                        warn: true,
+                        text: "split brain: both directors hold every virtual IP".to_owned(),
+                    });
+                }
+                self.peer_holds = h;
+                self.peer_reported = true;
+            }
+            Input::PeerPing(n) => self.peer_ping = Some(n),
+            Input::MyPing(n) => self.my_ping = Some(n),
+            Input::Standby => {
+                if self.peer_alive() {
+                    self.manual = Some(Manual::Standby);
+                    out.push(Action::TellPeerStandby);
+                } else {
+                    out.push(Action::Log {
+                        warn: true,
+                        text: "standby refused: the peer is not alive to take over".to_owned(),
+                    });
+                }
+            }
+            Input::Takeover => {
+                self.manual = Some(Manual::Takeover);
+                out.push(Action::AskPeerForAll);
+            }
+            Input::PeerTakesOver => self.manual = Some(Manual::Standby),
+            Input::PeerStandsBy => self.manual = Some(Manual::Takeover),
+        }
+        out.extend(self.tick(now));
+        out
+    }
+
+    /// Re-evaluates at `now` (call at [`Arbiter::poll_timeout`] and after
+    /// every input).
+    pub fn tick(&mut self, now: Duration) -> Vec<Action> {
+        let mut out = Vec::new();
+        // Peer silence: warn at warntime, dead at deadtime.
+        if let (Some(heard), false) = (self.heard, self.peer_dead) {
+            if !self.warned
+                && now >= heard + self.timers.warntime
+                && self.timers.warntime > Duration::ZERO
+            {
+                self.warned = true;
+                out.push(Action::Log {
+                    warn: true,
+                    text: format!(
+                        "late heartbeat: nothing from the peer for {} ms",
+                        (now - heard).as_millis()
+                    ),
+                });
+            }
+            if self.peer_deadline().is_some_and(|d| now >= d) {
+                self.peer_dead = true;
+                self.peer_holds = Hold::None;
+                self.peer_reported = false;
+                self.peer_ping = None;
+                self.manual = None;
+                out.push(Action::Log {
+                    warn: true,
+                    text: format!(
+                        "the peer is dead: nothing heard for {} ms",
+                        (now - heard).as_millis()
+                    ),
+                });
+            }
+        }
+        // ipfail: how long have the counts differed the same way?
+        let order = match (self.my_ping, self.peer_ping) {
+            (Some(m), Some(p)) if self.peer_alive() => Some(m.cmp(&p)),
+            _ => None,
+        };
+        self.ping_diff = match (order, self.ping_diff) {
+            (Some(o), Some((prev, since))) if o == prev => Some((o, since)),
+            (Some(o), _) if o != std::cmp::Ordering::Equal => Some((o, now)),
+            _ => None,
+        };
+
+        let (want_local, want_foreign, why) = self.want(now);
+        self.reason = why;
+        // Release first, then take only what the peer does not hold.
+        let release_local = self.local && !want_local;
+        let release_foreign = self.foreign && !want_foreign;
+        if release_local || release_foreign {
+            self.local &= !release_local;
+            self.foreign &= !release_foreign;
+            out.push(Action::Release {
+                local: release_local,
+                foreign: release_foreign,
+            });
+        }
+        let peer_alive = self.peer_alive();
+        // The peer's local set is our foreign one, and the other way round.
+        let take_local = want_local && !self.local && !(peer_alive && self.peer_holds.foreign());
+        let take_foreign =
+            want_foreign && !self.foreign && !(peer_alive && self.peer_holds.local());
+        if take_local || take_foreign {
+            self.local |= take_local;
+            self.foreign |= take_foreign;
+            out.push(Action::Acquire {
+                local: take_local,
+                foreign: take_foreign,
+            });
+        }
+        if release_local || release_foreign || take_local || take_foreign {
+            out.push(Action::Report(self.holds()));
+        }
+        out
+    }
+
+    /// What this node should hold at `now`, and why.
+    fn want(&self, now: Duration) -> (bool, bool, String) {
+        if self.heard.is_none() {
+            return if now >= self.started + self.timers.initdead {
+                (
+                    true,
+                    true,
+                    "the peer was never heard (initdead passed): this node holds everything"
+                        .to_owned(),
+                )
+            } else {
+                (
+                    false,
+                    false,
+                    "starting: waiting for the peer (initdead)".to_owned(),
+                )
+            };
+        }
+        if self.peer_dead {
+            return (
+                true,
+                true,
+                "the peer is dead: this node holds everything".to_owned(),
+            );
+        }
+        if !self.peer_reported {
+            return (
+                self.local,
+                self.foreign,
+                "the peer is alive: waiting for its resource report".to_owned(),
+            );
+        }
+        match self.manual {
+            Some(Manual::Standby) => {
+                return (
+                    false,
+                    false,
+                    "standby: the peer holds everything".to_owned(),
+                );
+            }
+            Some(Manual::Takeover) => {
+                return (
+                    true,
+                    true,
+                    "takeover: this node holds everything".to_owned(),
+                );
+            }
+            None => {}
+        }
+        if let Some((o, since)) = self.ping_diff
+            && now >= since + 2 * self.timers.keepalive
+        {
+            let (m, p) = (self.my_ping.unwrap_or(0), self.peer_ping.unwrap_or(0));
+            match o {
+                std::cmp::Ordering::Less => {
+                    return (
+                        false,
+                        false,
+                        format!(
+                            "this node reaches {m} ping node(s), the peer {p}: the peer holds everything"
+                        ),
+                    );
+                }
+                std::cmp::Ordering::Greater => {
+                    return (
+                        true,
+                        true,
+                        format!(
+                            "this node reaches {m} ping node(s), the peer {p}: this node holds everything"
+                        ),
+                    );
+                }
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        match self.auto_failback {
+            AutoFailback::On | AutoFailback::Legacy => (
+                true,
+                false,
+                "both alive (auto_failback on): each holds its preferred resources".to_owned(),
+            ),
+            AutoFailback::Off => {
+                // Keep what is held; take the local set if nobody holds it.
+                // When both hold a set (after a split brain), its preferred
+                // owner keeps it.
+                let local = self.local || !self.peer_holds.foreign();
+                let foreign = self.foreign && !self.peer_holds.local();
+                (
+                    local,
+                    foreign,
+                    "both alive (auto_failback off): each keeps what it holds".to_owned(),
+                )
+            }
+        }
+    }
+
+    /// When to call [`Arbiter::tick`] next, at the latest.
+    pub fn poll_timeout(&self, now: Duration) -> Option<Duration> {
+        let mut next: Vec<Duration> = Vec::new();
+        match (self.heard, self.peer_dead) {
+            (None, _) => next.push(self.started + self.timers.initdead),
+            (Some(h), false) => {
+                if !self.warned && self.timers.warntime > Duration::ZERO {
+                    next.push(h + self.timers.warntime);
+                }
+                next.extend(self.peer_deadline());
+            }
+            (Some(_), true) => {}
+        }
+        if let Some((_, since)) = self.ping_diff {
+            next.push(since + 2 * self.timers.keepalive);
+        }
+        next.into_iter().filter(|t| *t > now).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn timers() -> Timers {
+        Timers {
+            keepalive: 500 * MS,
+            deadtime: 2000 * MS,
+            warntime: 1000 * MS,
+            initdead: 4000 * MS,
+        }
+    }
+
+    /// A pair: node a (prefers the local set) and node b, wired so that
+    /// each one's reports and pings reach the other.
+    struct Pair {
+        a: Arbiter,
+        b: Arbiter,
+        now: Duration,
+        /// Whether a and b hear each other.
+        link: bool,
+    }
+
+    impl Pair {
+        fn new(fb: AutoFailback) -> Pair {
+            Pair {
+                a: Arbiter::new(timers(), fb, Duration::ZERO),
+                b: Arbiter::new(timers(), fb, Duration::ZERO),
+                now: Duration::ZERO,
+                link: true,
+            }
+        }
+
+        /// Feeds `b`'s actions (reports, asks) to `a`.
+        fn deliver(to: &mut Arbiter, now: Duration, actions: &[Action]) -> Vec<Action> {
+            let mut out = Vec::new();
+            for act in actions {
+                match act {
+                    Action::Report(h) => out.extend(to.input(now, Input::PeerHolds(*h))),
+                    Action::AskPeerForAll => out.extend(to.input(now, Input::PeerTakesOver)),
+                    Action::TellPeerStandby => out.extend(to.input(now, Input::PeerStandsBy)),
+                    _ => {}
+                }
+            }
+            out
+        }
+
+        /// Runs the pair for `d` in keepalive steps: both send status (when
+        /// linked), tick, and exchange their actions until quiet.
+        fn run(&mut self, d: Duration) {
+            let end = self.now + d;
+            while self.now < end {
+                self.now += 100 * MS;
+                let now = self.now;
+                let mut from_a = Vec::new();
+                let mut from_b = Vec::new();
+                if self.link && now.as_millis().is_multiple_of(500) {
+                    from_a.extend(self.a.input(now, Input::PeerAlive { deadtime: None }));
+                    from_b.extend(self.b.input(now, Input::PeerAlive { deadtime: None }));
+                    // Each keepalive carries the holder's report, as
+                    // heartbeat's resource messages do after changes.
+                    let (ha, hb) = (self.a.holds(), self.b.holds());
+                    from_a.extend(self.a.input(now, Input::PeerHolds(hb)));
+                    from_b.extend(self.b.input(now, Input::PeerHolds(ha)));
+                }
+                from_a.extend(self.a.tick(now));
+                from_b.extend(self.b.tick(now));
+                for _ in 0..4 {
+                    if !self.link {
+                        break;
+                    }
+                    let to_b = std::mem::take(&mut from_a);
+                    let to_a = std::mem::take(&mut from_b);
+                    from_b = Self::deliver(&mut self.b, now, &to_b);
+                    from_a = Self::deliver(&mut self.a, now, &to_a);
+                }
+                assert!(
+                    !(self.link
+                        && self.a.peer_alive()
+                        && self.b.peer_alive()
+                        && overlap(self.a.holds(), self.b.holds())),
+                    "both hold a set at {now:?}: a {:?}, b {:?}",
+                    self.a.holds(),
+                    self.b.holds()
+                );
+            }
+        }
+
+        fn pings(&mut self, a: usize, b: usize) {
+            let now = self.now;
+            self.a.input(now, Input::MyPing(a));
+            self.b.input(now, Input::MyPing(b));
+            if self.link {
+                self.a.input(now, Input::PeerPing(b));
+                self.b.input(now, Input::PeerPing(a));
+            }
+        }
+    }
+
+    /// Whether a's and b's holdings overlap (a's local is b's foreign).
+    fn overlap(a: Hold, b: Hold) -> bool {
+        (a.local() && b.foreign()) || (a.foreign() && b.local())
+    }
+
+    #[test]
+    fn alone_at_start_nothing_until_initdead_then_everything() {
+        let mut a = Arbiter::new(timers(), AutoFailback::On, Duration::ZERO);
+        assert_eq!(a.tick(3999 * MS), vec![]);
+        assert_eq!(a.poll_timeout(3999 * MS), Some(4000 * MS));
+        let acts = a.tick(4000 * MS);
+        assert!(
+            acts.contains(&Action::Acquire {
+                local: true,
+                foreign: true
+            }),
+            "{acts:?}"
+        );
+        assert_eq!(a.holds(), Hold::All);
+    }
+
+    #[test]
+    fn cold_start_of_both_each_takes_its_own() {
+        let mut p = Pair::new(AutoFailback::On);
+        p.run(3000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::Local, Hold::Local));
+    }
+
+    #[test]
+    fn a_dead_peer_is_taken_over_at_deadtime_not_before_and_given_back() {
+        let mut p = Pair::new(AutoFailback::On);
+        p.run(3000 * MS);
+        p.link = false;
+        let last =
+            p.now - Duration::from_millis(u64::try_from(p.now.as_millis() % 500).unwrap_or(0));
+        // Just before the deadtime: nothing moves.
+        p.run(last + 2000 * MS - p.now - 100 * MS);
+        assert_eq!(p.b.holds(), Hold::Local);
+        p.run(200 * MS);
+        assert_eq!(p.b.holds(), Hold::All, "{}", p.b.reason());
+        // a is back (it never died here: split brain, each held all).
+        assert_eq!(p.a.holds(), Hold::All);
+        p.link = true;
+        p.run(2000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::Local, Hold::Local));
+    }
+
+    #[test]
+    fn the_peers_advertised_deadtime_is_used() {
+        let mut a = Arbiter::new(timers(), AutoFailback::On, Duration::ZERO);
+        a.input(
+            100 * MS,
+            Input::PeerAlive {
+                deadtime: Some(5000 * MS),
+            },
+        );
+        a.tick(3000 * MS);
+        assert!(a.peer_alive());
+        a.tick(5100 * MS);
+        assert!(!a.peer_alive());
+    }
+
+    #[test]
+    fn auto_failback_off_keeps_what_is_held() {
+        let mut p = Pair::new(AutoFailback::Off);
+        p.run(3000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::Local, Hold::Local));
+        // A split brain: each holds all; healed, each set stays with its
+        // preferred owner.
+        p.link = false;
+        p.run(3000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::All, Hold::All));
+        p.link = true;
+        p.run(1000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::Local, Hold::Local));
+        // a dies; b takes all and keeps it when a comes back.
+        let mut p = Pair::new(AutoFailback::Off);
+        p.run(3000 * MS);
+        p.a = Arbiter::new(timers(), AutoFailback::Off, p.now);
+        p.link = false;
+        p.run(2500 * MS);
+        assert_eq!(p.b.holds(), Hold::All);
+        p.link = true;
+        p.run(5000 * MS);
+        assert_eq!(
+            (p.a.holds(), p.b.holds()),
+            (Hold::None, Hold::All),
+            "{}",
+            p.a.reason()
+        );
+    }
+
+    #[test]
+    fn ipfail_the_side_with_fewer_ping_nodes_gives_up_after_two_keepalives() {
+        let mut p = Pair::new(AutoFailback::On);
+        p.pings(2, 2);
+        p.run(3000 * MS);
+        p.pings(1, 2);
+        p.run(900 * MS);
+        assert_eq!(p.a.holds(), Hold::Local, "one keepalive: nothing moves yet");
+        p.run(300 * MS);
+        assert_eq!(
+            (p.a.holds(), p.b.holds()),
+            (Hold::None, Hold::All),
+            "{}",
+            p.a.reason()
+        );
+    }
+
+    #[test]
+    fn one_lost_ping_reply_moves_nothing() {
+        let mut p = Pair::new(AutoFailback::On);
+        p.pings(2, 2);
+        p.run(3000 * MS);
+        p.pings(1, 2);
+        p.run(500 * MS);
+        p.pings(2, 2);
+        p.run(3000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::Local, Hold::Local));
+    }
+
+    /// heartbeat 3.0.6 + ipfail fails back only 1 time in 5 after a repair;
+    /// here the hand-back happens every time.
+    #[test]
+    fn after_a_ping_repair_failback_happens_every_time() {
+        let mut p = Pair::new(AutoFailback::On);
+        p.pings(2, 2);
+        p.run(3000 * MS);
+        for round in 0..5 {
+            p.pings(0, 2);
+            p.run(2000 * MS);
+            assert_eq!(
+                (p.a.holds(), p.b.holds()),
+                (Hold::None, Hold::All),
+                "round {round}"
+            );
+            p.pings(2, 2);
+            p.run(2000 * MS);
+            assert_eq!(
+                (p.a.holds(), p.b.holds()),
+                (Hold::Local, Hold::Local),
+                "round {round}: {}",
+                p.a.reason()
+            );
+        }
+    }
+
+    #[test]
+    fn standby_and_takeover() {
+        let mut p = Pair::new(AutoFailback::On);
+        p.run(3000 * MS);
+        let now = p.now;
+        let acts = p.a.input(now, Input::Standby);
+        let back = Pair::deliver(&mut p.b, now, &acts);
+        Pair::deliver(&mut p.a, now, &back);
+        p.run(1000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::None, Hold::All));
+        let now = p.now;
+        let acts = p.a.input(now, Input::Takeover);
+        let back = Pair::deliver(&mut p.b, now, &acts);
+        Pair::deliver(&mut p.a, now, &back);
+        p.run(1000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::All, Hold::None));
+        // Standby needs a live peer to hand to.
+        let mut alone = Arbiter::new(timers(), AutoFailback::On, Duration::ZERO);
+        alone.tick(5000 * MS);
+        let acts = alone.input(5000 * MS, Input::Standby);
+        assert!(
+            matches!(acts[0], Action::Log { warn: true, .. }),
+            "{acts:?}"
+        );
+        assert_eq!(alone.holds(), Hold::All);
+    }
+
+    #[test]
+    fn never_takes_what_a_live_peer_reports_holding() {
+        let mut a = Arbiter::new(timers(), AutoFailback::On, Duration::ZERO);
+        let acts = a.input(100 * MS, Input::PeerAlive { deadtime: None });
+        assert!(acts.contains(&Action::Report(Hold::None)), "{acts:?}");
+        assert_eq!(a.holds(), Hold::None, "waiting for the peer's report");
+        a.input(100 * MS, Input::PeerHolds(Hold::All));
+        assert_eq!(a.holds(), Hold::None, "the peer holds a's local set");
+        let acts = a.input(200 * MS, Input::PeerHolds(Hold::Local));
+        assert_eq!(
+            acts,
+            vec![
+                Action::Acquire {
+                    local: true,
+                    foreign: false
+                },
+                Action::Report(Hold::Local)
+            ]
+        );
+    }
+
+    #[test]
+    fn late_heartbeats_are_warned_once() {
+        let mut a = Arbiter::new(timers(), AutoFailback::On, Duration::ZERO);
+        a.input(Duration::ZERO, Input::PeerAlive { deadtime: None });
+        assert_eq!(a.poll_timeout(Duration::ZERO), Some(1000 * MS));
+        let acts = a.tick(1000 * MS);
+        assert!(
+            matches!(&acts[0], Action::Log { warn: true, text } if text.starts_with("late heartbeat")),
+            "{acts:?}"
+        );
+        assert!(a.tick(1500 * MS).is_empty());
+    }
+}
