@@ -572,3 +572,25 @@ async fn mysql_against_mariadb() {
 async fn pgsql_against_postgresql() {
     sql_against("pgsql", checkers::Engine::Pgsql, "PGSQL_PORT").await;
 }
+
+#[tokio::test]
+async fn nntp_against_leafnode() {
+    use checkers::Nntp;
+    let s = Server::up("nntp");
+    let port = s.port("NNTP_PORT");
+    probe(Nntp::new(LOCAL, port), LONG).await.unwrap();
+    s.signal("-STOP");
+    failed(
+        probe(Nntp::new(LOCAL, port), SHORT).await,
+        Step::Deadline,
+        "no answer",
+    );
+    s.signal("-CONT");
+    probe(Nntp::new(LOCAL, port), LONG).await.unwrap();
+    s.down();
+    failed(
+        probe(Nntp::new(LOCAL, port), LONG).await,
+        Step::Connect,
+        "refused",
+    );
+}
