@@ -391,6 +391,24 @@ async fn external_exit_status_arguments_and_hung_scripts() {
         "exit status 127",
     );
 
+    // checktype=external-perl: the plan runs the file with perl.
+    let pl = dir.path().join("check.pl");
+    std::fs::write(
+        &pl,
+        "exit($ARGV[2] eq '127.0.0.1' && $ARGV[3] == 8080 ? 0 : 1);\n",
+    )
+    .unwrap();
+    probe(External::new(&format!("perl {}", pl.display()), args()))
+        .await
+        .unwrap();
+    let mut other = args();
+    other[3] = "9".into();
+    failed(
+        probe(External::new(&format!("perl {}", pl.display()), other)).await,
+        Step::Answer,
+        "exit status 1",
+    );
+
     // Hangs: killed at the deadline, nothing left running.
     let pidfile = dir.path().join("pid");
     let hang = script(
