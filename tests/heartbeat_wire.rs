@@ -176,3 +176,71 @@ fn replays_are_refused_and_restarts_seen() {
         );
     }
 }
+
+#[test]
+fn heartbeats_messages_mean_what_the_arbiter_needs() {
+    use lvsd::failover::arbiter::{Hold, Input};
+    use lvsd::failover::protocol::{Meaning, meaning};
+    let keys = [lab_key()];
+    let mut seen_by_d1 = Vec::new();
+    let mut seen_by_d2 = Vec::new();
+    for p in capture().iter().filter(|p| p.udp) {
+        let m = open(&p.payload, &keys).unwrap();
+        if let Meaning::Inputs(i) = meaning(&m, "d1", "d2") {
+            seen_by_d1.extend(i);
+        }
+        if let Meaning::Inputs(i) = meaning(&m, "d2", "d1") {
+            seen_by_d2.extend(i);
+        }
+    }
+    let alive = Input::PeerAlive {
+        deadtime: Some(std::time::Duration::from_millis(2000)),
+    };
+    for want in [
+        alive.clone(),
+        Input::PeerHolds(Hold::All),
+        Input::PeerPing(2),
+    ] {
+        assert!(seen_by_d1.contains(&want), "d1 never got {want:?}");
+    }
+    // ipfail on d1 gave everything up (ask_resources rsc_hold=all info=me),
+    // and d1 counted 0 ping nodes.
+    for want in [
+        alive,
+        Input::PeerStandsBy,
+        Input::PeerPing(0),
+        Input::PeerHolds(Hold::None),
+    ] {
+        assert!(seen_by_d2.contains(&want), "d2 never got {want:?}");
+    }
+}
+
+#[test]
+fn lvsds_status_is_read_back_as_heartbeat_reads_it() {
+    use lvsd::failover::arbiter::Input;
+    use lvsd::failover::protocol::{Identity, Meaning, Sender, meaning};
+    let mut s = Sender::new(Identity {
+        node: "d1".into(),
+        uuid: [7; 16],
+        generation: 0x6b02_7000,
+        ttl: 5,
+    });
+    let bytes = s
+        .status(
+            true,
+            std::time::Duration::from_millis(2000),
+            0x6b02_70fa,
+            "0.00 0.00 0.00 1/1 1",
+        )
+        .encode(&lab_key())
+        .unwrap();
+    let m = open(&bytes, &[lab_key()]).unwrap();
+    assert_eq!(
+        meaning(&m, "d2", "d1"),
+        Meaning::Inputs(vec![Input::PeerAlive {
+            deadtime: Some(std::time::Duration::from_millis(2000))
+        }])
+    );
+    let mut g = ReplayGuard::default();
+    assert_eq!(g.check(m.hex("hg").unwrap(), m.hex("seq")), Freshness::New);
+}

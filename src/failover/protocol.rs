@@ -1,0 +1,244 @@
+//! Pure: heartbeat messages as the arbiter's inputs and outputs. Builds the
+//! messages this node sends (fields in heartbeat's order) and reads the
+//! peer's into [`Input`]s.
+//!
+//! What is read: `status` (the peer is alive; `dt` is the deadtime it asks
+//! for, hex milliseconds; `st=dead` on an orderly shutdown), `resource`
+//! (`rsc_hold`: what it holds), `num_ping_nodes` (ipfail's count), and
+//! `ask_resources` with `info=me` and `rsc_hold=all` (the peer stands by:
+//! hb_standby, or ipfail giving up). Messages from this node itself (heard
+//! back on a broadcast medium), for another node (`dest`), or from a node
+//! that is not the peer are ignored, with the reason.
+//!
+//! Status messages are sent without `protocol`, which tells heartbeat not
+//! to expect flow-control acknowledgements from this node
+//! (shared/reference/heartbeat-3.0.6.md, "Interoperability probe").
+
+use std::time::Duration;
+
+use super::arbiter::{Hold, Input};
+use super::wire::{FieldType, Message};
+
+/// Who this node is on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `uname -n`, lowercased (`src`).
+    pub node: String,
+    /// The node's 16-byte UUID (`srcuuid`).
+    pub uuid: [u8; 16],
+    /// This run's generation (`hg`): higher than any earlier run's.
+    pub generation: u64,
+    /// `ttl`: 1 + the number of nodes, ping nodes included.
+    pub ttl: u32,
+}
+
+/// Numbers the messages this node sends.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    id: Identity,
+    seq: u64,
+}
+
+/// The common fields heartbeat appends to every cluster message.
+fn common(m: &mut Message, id: &Identity, seq: Option<u64>, ts: u64, load: &str) {
+    m.push(FieldType::String, "src", id.node.as_bytes());
+    m.push(FieldType::Binary, "srcuuid", &id.uuid);
+    if let Some(seq) = seq {
+        m.push(FieldType::String, "seq", format!("{seq:x}").as_bytes());
+    }
+    m.push(
+        FieldType::String,
+        "hg",
+        format!("{:x}", id.generation).as_bytes(),
+    );
+    m.push(FieldType::String, "ts", format!("{ts:x}").as_bytes());
+    if seq.is_some() {
+        m.push(FieldType::String, "ld", load.as_bytes());
+    }
+    m.push(FieldType::String, "ttl", id.ttl.to_string().as_bytes());
+}
+
+impl Sender {
+    /// Starts numbering at 1.
+    pub fn new(id: Identity) -> Sender {
+        Sender { id, seq: 0 }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// A keepalive: `st` is `up` while holding nothing, else `active`
+    /// (heartbeat's words); `deadtime` is what the peer should use for us.
+    /// `ts` is the wall clock in seconds, `load` the /proc/loadavg line.
+    pub fn status(&mut self, active: bool, deadtime: Duration, ts: u64, load: &str) -> Message {
+        let mut m = Message::of(&[
+            ("t", "status"),
+            ("st", if active { "active" } else { "up" }),
+            ("dt", &format!("{:x}", deadtime.as_millis())),
+        ]);
+        let seq = self.next();
+        common(&mut m, &self.id, Some(seq), ts, load);
+        m
+    }
+
+    /// What this node holds now.
+    pub fn resource(&mut self, hold: Hold, ts: u64, load: &str) -> Message {
+        let mut m = Message::of(&[
+            ("t", "resource"),
+            ("rsc_hold", hold.as_str()),
+            ("rtype", "full"),
+            ("isstable", "1"),
+        ]);
+        let seq = self.next();
+        common(&mut m, &self.id, Some(seq), ts, load);
+        m
+    }
+
+    /// This node stands by (gives everything to the peer), as hb_standby
+    /// and ipfail say it.
+    pub fn standby(&mut self, ts: u64, load: &str) -> Message {
+        let mut m = Message::of(&[("t", "ask_resources"), ("rsc_hold", "all"), ("info", "me")]);
+        let seq = self.next();
+        common(&mut m, &self.id, Some(seq), ts, load);
+        m
+    }
+
+    /// ipfail's count of ping nodes this node reaches, for `dest`.
+    pub fn ping_count(&mut self, count: usize, dest: &str, ts: u64, load: &str) -> Message {
+        let mut m = Message::of(&[
+            ("t", "num_ping_nodes"),
+            ("num_ping", &count.to_string()),
+            ("dest", dest),
+        ]);
+        let seq = self.next();
+        common(&mut m, &self.id, Some(seq), ts, load);
+        m
+    }
+}
+
+/// What a received message means to the arbiter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Meaning {
+    /// Inputs for the arbiter.
+    Inputs(Vec<Input>),
+    /// The peer shut down in order (`status st=dead`).
+    PeerLeft,
+    /// Nothing for the arbiter, and why (for debug logs).
+    Ignored(String),
+}
+
+/// Reads one authenticated message from the wire, for node `me` whose
+/// peer is `peer`.
+pub fn meaning(m: &Message, me: &str, peer: &str) -> Meaning {
+    let Some(src) = m.get("src") else {
+        return Meaning::Ignored("no src".to_owned());
+    };
+    if src.eq_ignore_ascii_case(me) {
+        return Meaning::Ignored("our own message".to_owned());
+    }
+    if !src.eq_ignore_ascii_case(peer) {
+        return Meaning::Ignored(format!("from {src}, which is not the peer"));
+    }
+    if let Some(dest) = m.get("dest")
+        && !dest.eq_ignore_ascii_case(me)
+    {
+        return Meaning::Ignored(format!("for {dest}"));
+    }
+    let t = m.get("t").unwrap_or("");
+    match t {
+        "status" => match m.get("st") {
+            Some("dead") => Meaning::PeerLeft,
+            _ => Meaning::Inputs(vec![Input::PeerAlive {
+                deadtime: m.hex("dt").map(Duration::from_millis),
+            }]),
+        },
+        "shutdone" => Meaning::PeerLeft,
+        "resource" => match m.get("rsc_hold").and_then(Hold::parse) {
+            Some(h) => Meaning::Inputs(vec![Input::PeerHolds(h)]),
+            None => Meaning::Ignored("a resource report without rsc_hold".to_owned()),
+        },
+        "num_ping_nodes" => match m.get("num_ping").and_then(|n| n.parse().ok()) {
+            Some(n) => Meaning::Inputs(vec![Input::PeerPing(n)]),
+            None => Meaning::Ignored("num_ping_nodes without a count".to_owned()),
+        },
+        "ask_resources" if m.get("info") == Some("me") && m.get("rsc_hold") == Some("all") => {
+            Meaning::Inputs(vec![Input::PeerStandsBy])
+        }
+        other => Meaning::Ignored(format!("t={other} is not used yet")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> Identity {
+        Identity {
+            node: "d1".into(),
+            uuid: [0xb9; 16],
+            generation: 0x6b02_6d7b,
+            ttl: 5,
+        }
+    }
+
+    #[test]
+    fn status_has_heartbeats_field_order_without_protocol() {
+        let mut s = Sender::new(id());
+        let m = s.status(
+            true,
+            Duration::from_millis(2000),
+            0x6b02_70fa,
+            "0.10 0.05 0.01 1/99 42",
+        );
+        let names: Vec<&str> = m.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "t", "st", "dt", "src", "srcuuid", "seq", "hg", "ts", "ld", "ttl"
+            ]
+        );
+        assert_eq!(m.get("dt"), Some("7d0"));
+        assert_eq!(m.get("seq"), Some("1"));
+        assert_eq!(
+            s.status(false, Duration::from_secs(2), 1, "").get("seq"),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn the_peers_messages_mean() {
+        let st = Message::of(&[
+            ("t", "status"),
+            ("st", "active"),
+            ("dt", "7d0"),
+            ("src", "d2"),
+        ]);
+        assert_eq!(
+            meaning(&st, "d1", "d2"),
+            Meaning::Inputs(vec![Input::PeerAlive {
+                deadtime: Some(Duration::from_millis(2000))
+            }])
+        );
+        let mine = Message::of(&[("t", "status"), ("src", "D1")]);
+        assert!(matches!(meaning(&mine, "d1", "d2"), Meaning::Ignored(_)));
+        let stranger = Message::of(&[("t", "status"), ("src", "d9")]);
+        assert_eq!(
+            meaning(&stranger, "d1", "d2"),
+            Meaning::Ignored("from d9, which is not the peer".into())
+        );
+        let elsewhere = Message::of(&[
+            ("t", "num_ping_nodes"),
+            ("src", "d2"),
+            ("num_ping", "1"),
+            ("dest", "d3"),
+        ]);
+        assert!(matches!(
+            meaning(&elsewhere, "d1", "d2"),
+            Meaning::Ignored(_)
+        ));
+        let dead = Message::of(&[("t", "status"), ("st", "dead"), ("src", "d2")]);
+        assert_eq!(meaning(&dead, "d1", "d2"), Meaning::PeerLeft);
+    }
+}
