@@ -4,10 +4,12 @@
 //! and its authentication), [`arbiter`] (membership, ownership,
 //! auto_failback, ipfail's rule, standby/takeover) and [`protocol`] (the
 //! messages as the arbiter's inputs, and the ones this node sends), and
-//! the first shell, [`link`] (UDP ucast/bcast, authenticated, replays
-//! dropped). Still to come: ping nodes, VIPs, and the loop that runs them.
+//! the shells [`link`] (UDP ucast/bcast, authenticated, replays dropped)
+//! and [`vip`] (addresses through rtnetlink, gratuitous ARP). Still to
+//! come: ping nodes, and the loop that runs them all.
 
 pub mod arbiter;
 pub mod link;
 pub mod protocol;
+pub mod vip;
 pub mod wire;
