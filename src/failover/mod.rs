@@ -4,12 +4,14 @@
 //! and its authentication), [`arbiter`] (membership, ownership,
 //! auto_failback, ipfail's rule, standby/takeover) and [`protocol`] (the
 //! messages as the arbiter's inputs, and the ones this node sends), and
-//! the shells [`link`] (UDP ucast/bcast, authenticated, replays dropped)
-//! and [`vip`] (addresses through rtnetlink, gratuitous ARP). Still to
-//! come: ping nodes, and the loop that runs them all.
+//! the shells [`link`] (UDP ucast/bcast, authenticated, replays dropped),
+//! [`vip`] (addresses through rtnetlink, gratuitous ARP) and [`pingnodes`]
+//! (echoes every keepalive, ping groups counting once). Still to come: the
+//! loop that runs them all beside the health checks.
 
 pub mod arbiter;
 pub mod link;
+pub mod pingnodes;
 pub mod protocol;
 pub mod vip;
 pub mod wire;
