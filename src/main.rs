@@ -112,7 +112,7 @@ fn main() -> ExitCode {
             let Some(c) = loaded.config else {
                 return ExitCode::FAILURE;
             };
-            match run(c, dry_run, ops_log) {
+            match run(c, dry_run, ops_log, names.hostname()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("lvsd: {e:#}");
@@ -133,7 +133,12 @@ fn main() -> ExitCode {
 }
 
 /// `lvsd run`: logs to stderr (RUST_LOG filters, default info).
-fn run(c: config::Config, dry_run: bool, ops_log: Option<PathBuf>) -> anyhow::Result<()> {
+fn run(
+    c: config::Config,
+    dry_run: bool,
+    ops_log: Option<PathBuf>,
+    hostname: &str,
+) -> anyhow::Result<()> {
     use anyhow::Context;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -143,9 +148,22 @@ fn run(c: config::Config, dry_run: bool, ops_log: Option<PathBuf>) -> anyhow::Re
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Failover (ha.cf) is checked before anything starts.
+    let failover = match &c.failover {
+        Some(f) if !dry_run => {
+            lvsd::failover::run::plan(f, hostname).map_err(|e| anyhow::anyhow!("failover: {e}"))?;
+            Some(f.clone())
+        }
+        Some(_) => {
+            eprintln!("lvsd: dry run: failover (ha.cf) is not started, no VIP is changed");
+            None
+        }
+        None => None,
+    };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async {
-        let shutdown = async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let signals = async move {
             let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
             match term {
                 Ok(mut term) => {
@@ -159,7 +177,22 @@ fn run(c: config::Config, dry_run: bool, ops_log: Option<PathBuf>) -> anyhow::Re
                     let _ = tokio::signal::ctrl_c().await;
                 }
             }
+            let _ = stop_tx.send(true);
         };
+        tokio::spawn(signals);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let shutdown = stopped(stop_rx.clone());
+        let failover_task = failover.map(|f| {
+            let me = hostname.to_owned();
+            let rx = stop_rx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = lvsd::failover::run::run(&f, &me, stopped(rx)).await {
+                    tracing::error!("failover stopped: {e}");
+                }
+            })
+        });
         if dry_run {
             let kernel = DryRun::new(ops_log.as_deref()).with_context(|| {
                 format!(
@@ -172,6 +205,14 @@ fn run(c: config::Config, dry_run: bool, ops_log: Option<PathBuf>) -> anyhow::Re
         } else {
             let kernel = NetlinkKernel::open()?;
             daemon::run(c, kernel, RunOptions::default(), shutdown).await?;
+        }
+        // The daemon stopped; failover gives its VIPs up before we exit.
+        if let Some(t) = failover_task
+            && tokio::time::timeout(std::time::Duration::from_secs(10), t)
+                .await
+                .is_err()
+        {
+            tracing::warn!("failover did not stop within 10 s");
         }
         Ok(())
     })

@@ -13,5 +13,6 @@ pub mod arbiter;
 pub mod link;
 pub mod pingnodes;
 pub mod protocol;
+pub mod run;
 pub mod vip;
 pub mod wire;

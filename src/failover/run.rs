@@ -1,0 +1,277 @@
+//! The failover loop: the arbiter fed by the link, the ping nodes and the
+//! clock, its decisions carried out on the VIPs and told to the peer.
+//! It runs beside the health checks (both directors keep their IPVS
+//! tables current, so a takeover only moves addresses).
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use super::arbiter::{Action, Arbiter, Input, Timers};
+use super::link::{Link, LinkSpec, Received};
+use super::pingnodes::{Pinger, Reach};
+use super::protocol::{Identity, Meaning, Sender, meaning};
+use super::vip::{Vip, Vips};
+use crate::config::{Failover, Resource};
+
+/// The VIPs of haresources, split by preferred owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sets {
+    /// This node's preferred VIPs.
+    pub local: Vec<Vip>,
+    /// The peer's.
+    pub foreign: Vec<Vip>,
+}
+
+/// This node's and its peer's names, and the VIP sets, from the config;
+/// `me` is this host's name (`uname -n`).
+pub fn plan(f: &Failover, me: &str) -> Result<(String, Sets), String> {
+    let me = me.to_ascii_lowercase();
+    let nodes: Vec<String> = f.ha.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
+    if !nodes.contains(&me) {
+        return Err(format!(
+            "this host is `{me}`, which ha.cf's node lines do not name ({})",
+            nodes.join(", ")
+        ));
+    }
+    let peers: Vec<&String> = nodes.iter().filter(|n| **n != me).collect();
+    let [peer] = peers.as_slice() else {
+        return Err(format!(
+            "lvsd runs two-node clusters; ha.cf names {} node(s)",
+            nodes.len()
+        ));
+    };
+    let mut sets = Sets::default();
+    for g in &f.resources {
+        for r in &g.resources {
+            let Resource::Ip(v) = r else { continue };
+            let (Some(prefix), Some(interface)) = (v.prefix, &v.interface) else {
+                return Err(format!(
+                    "haresources: write the prefix and interface of {} ({}::{}/PREFIX/IFACE)",
+                    v.address, v.agent, v.address
+                ));
+            };
+            let vip = Vip {
+                addr: v.address,
+                prefix,
+                // `eth0:label`: the address goes on eth0.
+                interface: interface.split(':').next().unwrap_or(interface).to_owned(),
+            };
+            if g.node.eq_ignore_ascii_case(&me) {
+                sets.local.push(vip);
+            } else {
+                sets.foreign.push(vip);
+            }
+        }
+    }
+    Ok(((*peer).clone(), sets))
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// A node UUID, the same for every run of this host (from its hostname
+/// and machine-id), so heartbeat peers see one node.
+fn uuid(me: &str) -> [u8; 16] {
+    use md5::Digest;
+    let machine = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+    let mut h = md5::Md5::new();
+    h.update(me.as_bytes());
+    h.update(machine.trim().as_bytes());
+    let d = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d[..16]);
+    out
+}
+
+/// Runs failover for node `me` until `shutdown`, then gives the VIPs up.
+pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    let (peer, sets) = plan(f, me)?;
+    let me = me.to_ascii_lowercase();
+    let timers = Timers::of(&f.ha);
+    let active = f
+        .authkeys
+        .keys
+        .iter()
+        .find(|k| k.index == f.authkeys.active)
+        .cloned()
+        .ok_or_else(|| format!("authkeys: no key {}", f.authkeys.active))?;
+    let spec = LinkSpec::of(&f.ha.media, f.ha.udpport)?;
+    let mut link = Link::open(spec, f.authkeys.keys.clone(), active)
+        .map_err(|e| format!("opening the cluster link on port {}: {e}", f.ha.udpport))?;
+    let vips = Vips::open().map_err(|e| format!("opening rtnetlink: {e}"))?;
+    let groups: Vec<Vec<IpAddr>> = f.ha.ping_groups.iter().map(|g| g.addresses.clone()).collect();
+    let mut reach = Reach::new(&f.ha.ping, &groups, Duration::from_millis(f.ha.deadping_ms));
+    let pinger = Arc::new(Pinger::new(
+        checkers::IcmpSockets::new(),
+        &reach.addresses(),
+        timers.keepalive,
+    ));
+    let mut sender = Sender::new(Identity {
+        node: me.clone(),
+        uuid: uuid(&me),
+        generation: unix_secs(),
+        ttl: 1 + 2 + u32::try_from(reach.total()).unwrap_or(0),
+    });
+    let start = Instant::now();
+    let since = |t: Instant| t.duration_since(start);
+    let mut arbiter = Arbiter::new(timers, f.ha.auto_failback, Duration::ZERO);
+    let mut keepalive = tokio::time::interval(timers.keepalive);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<Vec<IpAddr>>(4);
+    let mut last_count: Option<usize> = None;
+    tracing::info!(
+        "failover: {me} with peer {peer}; local VIPs {:?}, foreign {:?}",
+        sets.local.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        sets.foreign.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
+    tokio::pin!(shutdown);
+    loop {
+        let now = since(Instant::now());
+        let wake = arbiter
+            .poll_timeout(now)
+            .map_or(start + Duration::from_secs(3600), |t| start + t);
+        let actions = tokio::select! {
+            () = &mut shutdown => break,
+            _ = keepalive.tick() => {
+                let now = since(Instant::now());
+                let status = sender.status(arbiter.holds() != super::arbiter::Hold::None, timers.deadtime, unix_secs(), &loadavg());
+                if let Err(e) = link.send(&status).await {
+                    tracing::warn!("failover: {e}");
+                }
+                if reach.total() > 0 {
+                    let (p, tx) = (Arc::clone(&pinger), ping_tx.clone());
+                    tokio::spawn(async move { let _ = tx.send(p.round().await).await; });
+                }
+                arbiter.tick(now)
+            }
+            Some(answered) = ping_rx.recv() => {
+                let now = since(Instant::now());
+                for a in answered {
+                    reach.answered(a, now);
+                }
+                let count = reach.count(now);
+                let mut out = Vec::new();
+                if last_count != Some(count) {
+                    last_count = Some(count);
+                    tracing::info!("failover: {count} of {} ping node(s) reachable", reach.total());
+                    let m = sender.ping_count(count, &peer, unix_secs(), &loadavg());
+                    if let Err(e) = link.send(&m).await {
+                        tracing::warn!("failover: {e}");
+                    }
+                }
+                out.extend(arbiter.input(now, Input::MyPing(count)));
+                out
+            }
+            r = link.recv() => {
+                let now = since(Instant::now());
+                match r {
+                    Ok(Received::Message { message, restarted, .. }) => {
+                        if restarted {
+                            tracing::info!("failover: the peer restarted");
+                        }
+                        match meaning(&message, &me, &peer) {
+                            Meaning::Inputs(inputs) => inputs.into_iter().flat_map(|i| arbiter.input(now, i)).collect(),
+                            Meaning::PeerLeft => {
+                                tracing::info!("failover: the peer shut down");
+                                Vec::new()
+                            }
+                            Meaning::Ignored(why) => {
+                                tracing::debug!("failover: ignored a message: {why}");
+                                Vec::new()
+                            }
+                        }
+                    }
+                    Ok(Received::Dropped { from, reason }) => {
+                        tracing::warn!("failover: dropped a message from {from}: {reason}");
+                        Vec::new()
+                    }
+                    Err(e) => {
+                        tracing::warn!("failover: receiving: {e}");
+                        Vec::new()
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(wake) => arbiter.tick(since(Instant::now())),
+        };
+        carry_out(&actions, &sets, &vips, &mut link, &mut sender).await;
+    }
+    // Leaving: the VIPs go, and the peer is told at once.
+    for v in sets.local.iter().chain(&sets.foreign) {
+        match vips.remove(v).await {
+            Ok(true) => tracing::info!("failover: released {v} (stopping)"),
+            Ok(false) => {}
+            Err(e) => tracing::error!("failover: {e}"),
+        }
+    }
+    let bye = sender.resource(super::arbiter::Hold::None, unix_secs(), &loadavg());
+    let _ = link.send(&bye).await;
+    Ok(())
+}
+
+async fn carry_out(actions: &[Action], sets: &Sets, vips: &Vips, link: &mut Link, sender: &mut Sender) {
+    for a in actions {
+        match a {
+            Action::Acquire { local, foreign } => {
+                let chosen = sets
+                    .local
+                    .iter()
+                    .filter(|_| *local)
+                    .chain(sets.foreign.iter().filter(|_| *foreign));
+                for v in chosen {
+                    match vips.add(v).await {
+                        Ok(_) => {
+                            tracing::info!("failover: took {v}");
+                            if let Err(e) = vips.announce(v, 5, Duration::from_millis(200)).await {
+                                tracing::warn!("failover: {e}");
+                            }
+                        }
+                        Err(e) => tracing::error!("failover: {e}"),
+                    }
+                }
+            }
+            Action::Release { local, foreign } => {
+                let chosen = sets
+                    .local
+                    .iter()
+                    .filter(|_| *local)
+                    .chain(sets.foreign.iter().filter(|_| *foreign));
+                for v in chosen {
+                    match vips.remove(v).await {
+                        Ok(_) => tracing::info!("failover: released {v}"),
+                        Err(e) => tracing::error!("failover: {e}"),
+                    }
+                }
+            }
+            Action::Report(h) => {
+                let m = sender.resource(*h, unix_secs(), &loadavg());
+                if let Err(e) = link.send(&m).await {
+                    tracing::warn!("failover: {e}");
+                }
+            }
+            Action::TellPeerStandby => {
+                let m = sender.standby(unix_secs(), &loadavg());
+                if let Err(e) = link.send(&m).await {
+                    tracing::warn!("failover: {e}");
+                }
+            }
+            Action::AskPeerForAll => {
+                tracing::warn!("failover: takeover requests are not sent to the peer yet");
+            }
+            Action::Log { warn: true, text } => tracing::warn!("failover: {text}"),
+            Action::Log { warn: false, text } => tracing::info!("failover: {text}"),
+        }
+    }
+}
