@@ -202,6 +202,16 @@ fn run(
             })?;
             tracing::info!("dry run: ops go to an in-memory table, no kernel is changed");
             daemon::run(c, kernel, RunOptions::default(), shutdown).await?;
+        } else if c.virtuals.is_empty() {
+            // Failover only (ha.cf without virtual services): no IPVS needed.
+            tracing::info!("no virtual services: the IPVS table is not used");
+            daemon::run(
+                c,
+                lvsd::ipvs::MemoryKernel::new(),
+                RunOptions::default(),
+                shutdown,
+            )
+            .await?;
         } else {
             let kernel = NetlinkKernel::open()?;
             daemon::run(c, kernel, RunOptions::default(), shutdown).await?;

@@ -133,6 +133,9 @@ pub enum Input {
     PeerTakesOver,
     /// The peer gives everything up (it ran standby).
     PeerStandsBy,
+    /// The peer stopped in order (it released everything first): dead
+    /// now, without waiting for the deadtime.
+    PeerLeft,
 }
 
 /// What the node must do.
@@ -317,6 +320,19 @@ impl Arbiter {
                 out.push(Action::AskPeerForAll);
             }
             Input::PeerTakesOver => self.manual = Some(Manual::Standby),
+            Input::PeerLeft => {
+                if self.peer_alive() {
+                    self.peer_dead = true;
+                    self.peer_holds = Hold::None;
+                    self.peer_reported = false;
+                    self.peer_ping = None;
+                    self.manual = None;
+                    out.push(Action::Log {
+                        warn: false,
+                        text: "the peer stopped".to_owned(),
+                    });
+                }
+            }
             Input::PeerStandsBy => self.manual = Some(Manual::Takeover),
         }
         out.extend(self.tick(now));
@@ -809,6 +825,21 @@ mod tests {
                 },
                 Action::Report(Hold::Local)
             ]
+        );
+    }
+
+    #[test]
+    fn a_peer_that_stops_in_order_is_taken_over_at_once() {
+        let mut p = Pair::new(AutoFailback::On);
+        p.run(3000 * MS);
+        assert_eq!(p.b.holds(), Hold::Local);
+        let acts = p.b.input(p.now, Input::PeerLeft);
+        assert!(
+            acts.contains(&Action::Acquire {
+                local: false,
+                foreign: true
+            }),
+            "{acts:?}"
         );
     }
 

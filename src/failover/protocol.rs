@@ -96,6 +96,15 @@ impl Sender {
         m
     }
 
+    /// This node is stopping, having released everything (heartbeat's
+    /// `status st=dead`): the peer takes over without waiting.
+    pub fn leaving(&mut self, ts: u64, load: &str) -> Message {
+        let mut m = Message::of(&[("t", "status"), ("st", "dead")]);
+        let seq = self.next();
+        common(&mut m, &self.id, Some(seq), ts, load);
+        m
+    }
+
     /// This node stands by (gives everything to the peer), as hb_standby
     /// and ipfail say it.
     pub fn standby(&mut self, ts: u64, load: &str) -> Message {

@@ -112,7 +112,11 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
     let mut link = Link::open(spec, f.authkeys.keys.clone(), active)
         .map_err(|e| format!("opening the cluster link on port {}: {e}", f.ha.udpport))?;
     let vips = Vips::open().map_err(|e| format!("opening rtnetlink: {e}"))?;
-    let groups: Vec<Vec<IpAddr>> = f.ha.ping_groups.iter().map(|g| g.addresses.clone()).collect();
+    let groups: Vec<Vec<IpAddr>> =
+        f.ha.ping_groups
+            .iter()
+            .map(|g| g.addresses.clone())
+            .collect();
     let mut reach = Reach::new(&f.ha.ping, &groups, Duration::from_millis(f.ha.deadping_ms));
     let pinger = Arc::new(Pinger::new(
         checkers::IcmpSockets::new(),
@@ -134,8 +138,14 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
     let mut last_count: Option<usize> = None;
     tracing::info!(
         "failover: {me} with peer {peer}; local VIPs {:?}, foreign {:?}",
-        sets.local.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        sets.foreign.iter().map(ToString::to_string).collect::<Vec<_>>()
+        sets.local
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        sets.foreign
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
     );
     tokio::pin!(shutdown);
     loop {
@@ -184,10 +194,7 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
                         }
                         match meaning(&message, &me, &peer) {
                             Meaning::Inputs(inputs) => inputs.into_iter().flat_map(|i| arbiter.input(now, i)).collect(),
-                            Meaning::PeerLeft => {
-                                tracing::info!("failover: the peer shut down");
-                                Vec::new()
-                            }
+                            Meaning::PeerLeft => arbiter.input(now, Input::PeerLeft),
                             Meaning::Ignored(why) => {
                                 tracing::debug!("failover: ignored a message: {why}");
                                 Vec::new()
@@ -218,10 +225,18 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
     }
     let bye = sender.resource(super::arbiter::Hold::None, unix_secs(), &loadavg());
     let _ = link.send(&bye).await;
+    let gone = sender.leaving(unix_secs(), &loadavg());
+    let _ = link.send(&gone).await;
     Ok(())
 }
 
-async fn carry_out(actions: &[Action], sets: &Sets, vips: &Vips, link: &mut Link, sender: &mut Sender) {
+async fn carry_out(
+    actions: &[Action],
+    sets: &Sets,
+    vips: &Vips,
+    link: &mut Link,
+    sender: &mut Sender,
+) {
     for a in actions {
         match a {
             Action::Acquire { local, foreign } => {
