@@ -1,9 +1,12 @@
 //! Two directors running the real `lvsd` binary with heartbeat's config
 //! files (ha.cf, haresources, authkeys), each in a network namespace of
-//! its own (hostnames d1 and d2 through a UTS namespace), joined by a veth
-//! pair: cold start, the active director killed (-9), its return with
-//! auto_failback, an orderly stop. Needs root and iproute2; nothing leaves
-//! the namespaces.
+//! its own (hostnames d1 and d2 through a UTS namespace), and a ping node
+//! in a third, all on a bridge in a fourth: cold start, the active
+//! director killed (-9), its return with auto_failback, an orderly stop;
+//! the active director losing its ping node (ipfail's rule) and the
+//! repair, three times; the directors losing each other (split brain) and
+//! finding each other again. Needs root and iproute2; nothing leaves the
+//! namespaces.
 #![allow(clippy::unwrap_used)] // test setup
 
 use std::path::PathBuf;
@@ -22,7 +25,8 @@ fn ip(args: &[&str]) -> String {
 }
 
 struct Lab {
-    ns: [String; 2],
+    /// d1, d2, the ping node, the switch.
+    ns: [String; 4],
     dir: tempfile::TempDir,
 }
 
@@ -30,27 +34,35 @@ const VIP: &str = "10.197.0.100/24";
 
 impl Lab {
     fn new() -> Lab {
-        let id = std::process::id();
-        let ns = [format!("lvsd-f1-{id}"), format!("lvsd-f2-{id}")];
+        // Unique per lab: the tests of this file run in parallel.
+        static LABS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let ns = ["f1", "f2", "fp", "fs"].map(|n| format!("lvsd-{n}-{id}"));
         for n in &ns {
             ip(&["netns", "add", n]);
-        }
-        ip(&[
-            "link", "add", "lan0", "netns", &ns[0], "type", "veth", "peer", "name", "lan0",
-            "netns", &ns[1],
-        ]);
-        for (i, n) in ns.iter().enumerate() {
-            ip(&[
-                "-n",
-                n,
-                "addr",
-                "add",
-                &format!("10.197.0.{}/24", i + 1),
-                "dev",
-                "lan0",
-            ]);
-            ip(&["-n", n, "link", "set", "lan0", "up"]);
             ip(&["-n", n, "link", "set", "lo", "up"]);
+        }
+        let sw = &ns[3];
+        ip(&["-n", sw, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", sw, "link", "set", "br0", "up"]);
+        // d1 .1, d2 .2, the ping node .21, each on lan0, ports p1..p3 on br0.
+        let hosts = [
+            (&ns[0], "10.197.0.1"),
+            (&ns[1], "10.197.0.2"),
+            (&ns[2], "10.197.0.21"),
+        ];
+        for (i, (n, addr)) in hosts.into_iter().enumerate() {
+            let port = format!("p{}", i + 1);
+            ip(&[
+                "-n", sw, "link", "add", &port, "type", "veth", "peer", "name", "lan0", "netns", n,
+            ]);
+            ip(&["-n", sw, "link", "set", &port, "master", "br0", "up"]);
+            ip(&["-n", n, "addr", "add", &format!("{addr}/24"), "dev", "lan0"]);
+            ip(&["-n", n, "link", "set", "lan0", "up"]);
         }
         let dir = tempfile::tempdir().unwrap();
         for (i, peer) in [(1, "10.197.0.2"), (2, "10.197.0.1")] {
@@ -59,7 +71,7 @@ impl Lab {
             std::fs::write(
                 d.join("ha.cf"),
                 format!(
-                    "keepalive 500ms\ndeadtime 2\nwarntime 1\ninitdead 3\nudpport 694\nucast lan0 {peer}\nauto_failback on\nnode d1\nnode d2\n"
+                    "keepalive 500ms\ndeadtime 2\nwarntime 1\ninitdead 3\ndeadping 2\nudpport 694\nucast lan0 {peer}\nping 10.197.0.21\nauto_failback on\nnode d1\nnode d2\n"
                 ),
             )
             .unwrap();
@@ -137,6 +149,18 @@ impl Drop for Lab {
     }
 }
 
+/// Blackholes `to` in namespace `ns` (add), or lifts it.
+fn cut(ns: &str, to: &str, on: bool) {
+    ip(&[
+        "-n",
+        ns,
+        "route",
+        if on { "add" } else { "del" },
+        "blackhole",
+        &format!("{to}/32"),
+    ]);
+}
+
 fn sigterm(c: &mut Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &c.id().to_string()])
@@ -188,4 +212,79 @@ fn two_directors_cold_start_kill_failback_and_stop() {
     lab.wait_vip([false, false], Duration::from_secs(5), "both stopped");
     assert!(!lab.log(2).contains("ERROR"), "{}", lab.log(2));
     println!("failover lab:\n  {}", report.join("\n  "));
+}
+
+#[test]
+fn ping_node_loss_moves_the_vip_and_the_repair_brings_it_back_every_time() {
+    let lab = Lab::new();
+    let mut d1 = lab.start(1);
+    let mut d2 = lab.start(2);
+    lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
+    // Both reach the ping node before anything is cut.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut report = Vec::new();
+    for round in 1..=3 {
+        // The ping node stops answering d1 (its replies are dropped).
+        cut(&lab.ns[2], "10.197.0.1", true);
+        let t = lab.wait_vip(
+            [false, true],
+            Duration::from_secs(8),
+            "d1 lost its ping node",
+        );
+        report.push(format!(
+            "round {round}: ping loss on d1 -> VIP on d2: {:.2} s",
+            t.as_secs_f64()
+        ));
+        cut(&lab.ns[2], "10.197.0.1", false);
+        let t = lab.wait_vip([true, false], Duration::from_secs(8), "ping path repaired");
+        report.push(format!(
+            "round {round}: repaired -> VIP back on d1: {:.2} s",
+            t.as_secs_f64()
+        ));
+    }
+    sigterm(&mut d1);
+    sigterm(&mut d2);
+    println!("ipfail lab:\n  {}", report.join("\n  "));
+}
+
+#[test]
+fn split_brain_is_logged_and_healed() {
+    let lab = Lab::new();
+    let mut d1 = lab.start(1);
+    let mut d2 = lab.start(2);
+    lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
+    // The directors lose each other; both still see the ping node: their
+    // bridge ports are isolated from each other (not from the ping node's).
+    let isolate = |on: &str| {
+        for port in ["p1", "p2"] {
+            ip(&[
+                "-n",
+                &lab.ns[3],
+                "link",
+                "set",
+                port,
+                "type",
+                "bridge_slave",
+                "isolated",
+                on,
+            ]);
+        }
+    };
+    isolate("on");
+    let t = lab.wait_vip([true, true], Duration::from_secs(5), "split");
+    isolate("off");
+    let healed = lab.wait_vip([true, false], Duration::from_secs(5), "healed");
+    assert!(
+        lab.log(2).contains("split brain") || lab.log(1).contains("split brain"),
+        "nobody said split brain:\n{}\n{}",
+        lab.log(1),
+        lab.log(2)
+    );
+    println!(
+        "split brain lab: both held the VIP {:.2} s after the cut; healed {:.2} s after the repair",
+        t.as_secs_f64(),
+        healed.as_secs_f64()
+    );
+    sigterm(&mut d1);
+    sigterm(&mut d2);
 }

@@ -301,6 +301,13 @@ impl Arbiter {
                 }
                 self.peer_holds = h;
                 self.peer_reported = true;
+                // The peer holds something this node holds too (it thought
+                // us dead): answer with our report at once so it can give
+                // the set back without waiting for our next one.
+                let mine = self.holds();
+                if (h.local() && mine.foreign()) || (h.foreign() && mine.local()) {
+                    out.push(Action::Report(mine));
+                }
             }
             Input::PeerPing(n) => self.peer_ping = Some(n),
             Input::MyPing(n) => self.my_ping = Some(n),
@@ -841,6 +848,40 @@ mod tests {
             }),
             "{acts:?}"
         );
+    }
+
+    /// Found in the namespace lab: b stopped hearing a and took everything
+    /// while a still heard b. a answers b's report at once (they overlap),
+    /// so b gives a's set back without waiting for a's next report.
+    #[test]
+    fn a_one_sided_split_heals_without_waiting() {
+        let mut a = Arbiter::new(timers(), AutoFailback::On, Duration::ZERO);
+        let mut b = Arbiter::new(timers(), AutoFailback::On, Duration::ZERO);
+        a.input(100 * MS, Input::PeerAlive { deadtime: None });
+        b.input(100 * MS, Input::PeerAlive { deadtime: None });
+        a.input(100 * MS, Input::PeerHolds(Hold::None));
+        b.input(100 * MS, Input::PeerHolds(Hold::None));
+        assert_eq!((a.holds(), b.holds()), (Hold::Local, Hold::Local));
+        // b's keepalives reach a; a's no longer reach b.
+        let mut t = 100 * MS;
+        while t < 2200 * MS {
+            t += 500 * MS;
+            a.input(t, Input::PeerAlive { deadtime: None });
+            b.tick(t);
+        }
+        assert_eq!(b.holds(), Hold::All, "b declared a dead");
+        let answer = a.input(t, Input::PeerHolds(Hold::All));
+        assert_eq!(answer, vec![Action::Report(Hold::Local)]);
+        b.input(t, Input::PeerAlive { deadtime: None });
+        let acts = b.input(t, Input::PeerHolds(Hold::Local));
+        assert!(
+            acts.contains(&Action::Release {
+                local: false,
+                foreign: true
+            }),
+            "{acts:?}"
+        );
+        assert_eq!((a.holds(), b.holds()), (Hold::Local, Hold::Local));
     }
 
     #[test]

@@ -136,6 +136,10 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<Vec<IpAddr>>(4);
     let mut last_count: Option<usize> = None;
+    // A resource report every few keepalives as well as on every change:
+    // a peer that lost us and came back learns what we hold.
+    const REPORT_EVERY: u32 = 4;
+    let mut beats: u32 = 0;
     tracing::info!(
         "failover: {me} with peer {peer}; local VIPs {:?}, foreign {:?}",
         sets.local
@@ -160,6 +164,13 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
                 let status = sender.status(arbiter.holds() != super::arbiter::Hold::None, timers.deadtime, unix_secs(), &loadavg());
                 if let Err(e) = link.send(&status).await {
                     tracing::warn!("failover: {e}");
+                }
+                beats = beats.wrapping_add(1);
+                if beats.is_multiple_of(REPORT_EVERY) {
+                    let m = sender.resource(arbiter.holds(), unix_secs(), &loadavg());
+                    if let Err(e) = link.send(&m).await {
+                        tracing::warn!("failover: {e}");
+                    }
                 }
                 if reach.total() > 0 {
                     let (p, tx) = (Arc::clone(&pinger), ping_tx.clone());
