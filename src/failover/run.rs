@@ -136,8 +136,8 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<Vec<IpAddr>>(4);
     let mut last_count: Option<usize> = None;
-    // A resource report every few keepalives as well as on every change:
-    // a peer that lost us and came back learns what we hold.
+    // A resource report and the ping count every few keepalives as well as
+    // on every change: a peer that lost us, or was not up yet, learns them.
     const REPORT_EVERY: u32 = 4;
     let mut beats: u32 = 0;
     tracing::info!(
@@ -167,9 +167,16 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
                 }
                 beats = beats.wrapping_add(1);
                 if beats.is_multiple_of(REPORT_EVERY) {
-                    let m = sender.resource(arbiter.holds(), unix_secs(), &loadavg());
-                    if let Err(e) = link.send(&m).await {
-                        tracing::warn!("failover: {e}");
+                    // Also our ping count: the peer may have missed the
+                    // message of the last change (it was not up yet).
+                    let mut again = vec![sender.resource(arbiter.holds(), unix_secs(), &loadavg())];
+                    if let Some(n) = last_count {
+                        again.push(sender.ping_count(n, &peer, unix_secs(), &loadavg()));
+                    }
+                    for m in &again {
+                        if let Err(e) = link.send(m).await {
+                            tracing::warn!("failover: {e}");
+                        }
                     }
                 }
                 if reach.total() > 0 {

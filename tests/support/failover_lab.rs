@@ -1,0 +1,221 @@
+//! The failover lab (shared by tests/netns_failover.rs and
+//! benches/failover.rs): two lvsd directors d1 and d2 (their own network
+//! and UTS namespaces, heartbeat's config files), a ping node, and a
+//! switch namespace with a bridge joining them. Root and iproute2 needed;
+//! nothing leaves the namespaces.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // each user takes what it needs
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// heartbeat's timers as in ha.cf: the lab's default profile.
+pub const TIMERS_HEARTBEAT: &str =
+    "keepalive 500ms\ndeadtime 2\nwarntime 1\ninitdead 3\ndeadping 2\n";
+
+pub fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "`ip {}`: {} (this test needs root and iproute2)",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub struct Lab {
+    /// d1, d2, the ping node, the switch.
+    pub ns: [String; 4],
+    dir: tempfile::TempDir,
+}
+
+pub const VIP: &str = "10.197.0.100/24";
+
+impl Lab {
+    /// A lab whose ha.cf has these timer lines.
+    pub fn new(timers: &str) -> Lab {
+        // Unique per lab: the tests of this file run in parallel.
+        static LABS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let ns = ["f1", "f2", "fp", "fs"].map(|n| format!("lvsd-{n}-{id}"));
+        for n in &ns {
+            ip(&["netns", "add", n]);
+            ip(&["-n", n, "link", "set", "lo", "up"]);
+        }
+        let sw = &ns[3];
+        ip(&["-n", sw, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", sw, "link", "set", "br0", "up"]);
+        // d1 .1, d2 .2, the ping node .21, each on lan0, ports p1..p3 on br0.
+        let hosts = [
+            (&ns[0], "10.197.0.1"),
+            (&ns[1], "10.197.0.2"),
+            (&ns[2], "10.197.0.21"),
+        ];
+        for (i, (n, addr)) in hosts.into_iter().enumerate() {
+            let port = format!("p{}", i + 1);
+            ip(&[
+                "-n", sw, "link", "add", &port, "type", "veth", "peer", "name", "lan0", "netns", n,
+            ]);
+            ip(&["-n", sw, "link", "set", &port, "master", "br0", "up"]);
+            ip(&["-n", n, "addr", "add", &format!("{addr}/24"), "dev", "lan0"]);
+            ip(&["-n", n, "link", "set", "lan0", "up"]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (i, peer) in [(1, "10.197.0.2"), (2, "10.197.0.1")] {
+            let d = dir.path().join(format!("d{i}"));
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(
+                d.join("ha.cf"),
+                format!(
+                    "{timers}udpport 694\nucast lan0 {peer}\nping 10.197.0.21\nauto_failback on\nnode d1\nnode d2\n"
+                ),
+            )
+            .unwrap();
+            std::fs::write(d.join("haresources"), format!("d1 IPaddr2::{VIP}/lan0\n")).unwrap();
+            std::fs::write(d.join("authkeys"), "auth 1\n1 sha1 lab-secret\n").unwrap();
+            std::fs::set_permissions(
+                d.join("authkeys"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+        }
+        Lab { ns, dir }
+    }
+
+    pub fn conf(&self, node: usize) -> PathBuf {
+        self.dir.path().join(format!("d{node}")).join("ha.cf")
+    }
+
+    /// Starts lvsd as node `dN` (1 or 2) in its namespace.
+    pub fn start(&self, node: usize) -> Child {
+        let log = std::fs::File::create(self.dir.path().join(format!("d{node}.log"))).unwrap();
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns[node - 1],
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+            ])
+            .arg(format!("hostname d{node} && exec \"$0\" run \"$1\""))
+            .arg(env!("CARGO_BIN_EXE_lvsd"))
+            .arg(self.conf(node))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn log(&self, node: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("d{node}.log"))).unwrap_or_default()
+    }
+
+    pub fn has_vip(&self, node: usize) -> bool {
+        ip(&["-n", &self.ns[node - 1], "addr", "show", "dev", "lan0"])
+            .contains("inet 10.197.0.100/24")
+    }
+
+    /// Waits until the VIP is where `want` says ([d1, d2]); returns how long.
+    pub fn wait_vip(&self, want: [bool; 2], timeout: Duration, what: &str) -> Duration {
+        let start = Instant::now();
+        loop {
+            let now = [self.has_vip(1), self.has_vip(2)];
+            if now == want {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{what}: the VIP is on {now:?}, want {want:?}\n--- d1:\n{}\n--- d2:\n{}",
+                self.log(1),
+                self.log(2)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for n in &self.ns {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// Blackholes `to` in namespace `ns` (add), or lifts it.
+pub fn cut(ns: &str, to: &str, on: bool) {
+    ip(&[
+        "-n",
+        ns,
+        "route",
+        if on { "add" } else { "del" },
+        "blackhole",
+        &format!("{to}/32"),
+    ]);
+}
+
+pub fn sigterm(c: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    let _ = c.wait();
+}
+
+impl Lab {
+    /// The MAC of a node's lan0 (1, 2: directors; 3: the ping node).
+    pub fn mac(&self, node: usize) -> String {
+        ip(&["-n", &self.ns[node - 1], "-br", "link", "show", "lan0"])
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The MAC the ping node has for the VIP, if any.
+    pub fn vip_mac_at_ping_node(&self) -> Option<String> {
+        let out = ip(&["-n", &self.ns[2], "neigh", "show", "10.197.0.100"]);
+        let mut it = out.split_whitespace();
+        while let Some(w) = it.next() {
+            if w == "lladdr" {
+                return it.next().map(str::to_owned);
+            }
+        }
+        None
+    }
+
+    /// Lets the ping node learn neighbours from gratuitous ARP.
+    pub fn ping_node_accepts_garp(&self) {
+        let s = Command::new("ip")
+            .args(["netns", "exec", &self.ns[2], "sh", "-c"])
+            .arg("echo 1 > /proc/sys/net/ipv4/conf/all/arp_accept; echo 1 > /proc/sys/net/ipv4/conf/lan0/arp_accept")
+            .status()
+            .unwrap();
+        assert!(s.success());
+    }
+
+    /// Isolates the directors' bridge ports from each other (both still
+    /// reach the ping node), or joins them again.
+    pub fn isolate_directors(&self, on: bool) {
+        for port in ["p1", "p2"] {
+            ip(&[
+                "-n",
+                &self.ns[3],
+                "link",
+                "set",
+                port,
+                "type",
+                "bridge_slave",
+                "isolated",
+                if on { "on" } else { "off" },
+            ]);
+        }
+    }
+}
