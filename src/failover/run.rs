@@ -26,6 +26,23 @@ pub struct Sets {
     pub foreign: Vec<Vip>,
 }
 
+impl Sets {
+    /// The VIPs of the sets named.
+    fn chosen(&self, local: bool, foreign: bool) -> impl Iterator<Item = &Vip> {
+        self.local
+            .iter()
+            .filter(move |_| local)
+            .chain(self.foreign.iter().filter(move |_| foreign))
+    }
+}
+
+/// Sends `m` on the link; a failure is logged, not fatal.
+async fn send(link: &Link, m: &super::wire::Message) {
+    if let Err(e) = link.send(m).await {
+        tracing::warn!("failover: {e}");
+    }
+}
+
 /// This node's and its peer's names, and the VIP sets, from the config;
 /// `me` is this host's name (`uname -n`).
 pub fn plan(f: &Failover, me: &str) -> Result<(String, Sets), String> {
@@ -162,9 +179,7 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
             _ = keepalive.tick() => {
                 let now = since(Instant::now());
                 let status = sender.status(arbiter.holds() != super::arbiter::Hold::None, timers.deadtime, unix_secs(), &loadavg());
-                if let Err(e) = link.send(&status).await {
-                    tracing::warn!("failover: {e}");
-                }
+                send(&link, &status).await;
                 beats = beats.wrapping_add(1);
                 if beats.is_multiple_of(REPORT_EVERY) {
                     // Also our ping count: the peer may have missed the
@@ -174,9 +189,7 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
                         again.push(sender.ping_count(n, &peer, unix_secs(), &loadavg()));
                     }
                     for m in &again {
-                        if let Err(e) = link.send(m).await {
-                            tracing::warn!("failover: {e}");
-                        }
+                        send(&link, m).await;
                     }
                 }
                 if reach.total() > 0 {
@@ -196,9 +209,7 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
                     last_count = Some(count);
                     tracing::info!("failover: {count} of {} ping node(s) reachable", reach.total());
                     let m = sender.ping_count(count, &peer, unix_secs(), &loadavg());
-                    if let Err(e) = link.send(&m).await {
-                        tracing::warn!("failover: {e}");
-                    }
+                    send(&link, &m).await;
                 }
                 out.extend(arbiter.input(now, Input::MyPing(count)));
                 out
@@ -231,7 +242,7 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
             }
             () = tokio::time::sleep_until(wake) => arbiter.tick(since(Instant::now())),
         };
-        carry_out(&actions, &sets, &vips, &mut link, &mut sender).await;
+        carry_out(&actions, &sets, &vips, &link, &mut sender).await;
     }
     // Leaving: the VIPs go, and the peer is told at once.
     for v in sets.local.iter().chain(&sets.foreign) {
@@ -248,22 +259,11 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
     Ok(())
 }
 
-async fn carry_out(
-    actions: &[Action],
-    sets: &Sets,
-    vips: &Vips,
-    link: &mut Link,
-    sender: &mut Sender,
-) {
+async fn carry_out(actions: &[Action], sets: &Sets, vips: &Vips, link: &Link, sender: &mut Sender) {
     for a in actions {
         match a {
             Action::Acquire { local, foreign } => {
-                let chosen = sets
-                    .local
-                    .iter()
-                    .filter(|_| *local)
-                    .chain(sets.foreign.iter().filter(|_| *foreign));
-                for v in chosen {
+                for v in sets.chosen(*local, *foreign) {
                     match vips.add(v).await {
                         Ok(_) => {
                             tracing::info!("failover: took {v}");
@@ -276,12 +276,7 @@ async fn carry_out(
                 }
             }
             Action::Release { local, foreign } => {
-                let chosen = sets
-                    .local
-                    .iter()
-                    .filter(|_| *local)
-                    .chain(sets.foreign.iter().filter(|_| *foreign));
-                for v in chosen {
+                for v in sets.chosen(*local, *foreign) {
                     match vips.remove(v).await {
                         Ok(_) => tracing::info!("failover: released {v}"),
                         Err(e) => tracing::error!("failover: {e}"),
@@ -290,15 +285,11 @@ async fn carry_out(
             }
             Action::Report(h) => {
                 let m = sender.resource(*h, unix_secs(), &loadavg());
-                if let Err(e) = link.send(&m).await {
-                    tracing::warn!("failover: {e}");
-                }
+                send(link, &m).await;
             }
             Action::TellPeerStandby => {
                 let m = sender.standby(unix_secs(), &loadavg());
-                if let Err(e) = link.send(&m).await {
-                    tracing::warn!("failover: {e}");
-                }
+                send(link, &m).await;
             }
             Action::AskPeerForAll => {
                 tracing::warn!("failover: takeover requests are not sent to the peer yet");
