@@ -162,8 +162,31 @@ fn run(
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async {
+        // The kernel first: nothing (no VIP) starts when it cannot be had.
+        enum Chosen {
+            Dry(DryRun),
+            None(lvsd::ipvs::MemoryKernel),
+            Netlink(NetlinkKernel),
+        }
+        let kernel = if dry_run {
+            tracing::info!("dry run: ops go to an in-memory table, no kernel is changed");
+            Chosen::Dry(DryRun::new(ops_log.as_deref()).with_context(|| {
+                format!(
+                    "opening the ops log {}",
+                    ops_log.as_deref().unwrap_or(Path::new("")).display()
+                )
+            })?)
+        } else if c.virtuals.is_empty() {
+            // Failover only (ha.cf without virtual services): no IPVS needed.
+            tracing::info!("no virtual services: the IPVS table is not used");
+            Chosen::None(lvsd::ipvs::MemoryKernel::new())
+        } else {
+            Chosen::Netlink(NetlinkKernel::open()?)
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let signals = async move {
+        let stop_tx = std::sync::Arc::new(stop_tx);
+        let on_signal = std::sync::Arc::clone(&stop_tx);
+        tokio::spawn(async move {
             let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
             match term {
                 Ok(mut term) => {
@@ -177,9 +200,8 @@ fn run(
                     let _ = tokio::signal::ctrl_c().await;
                 }
             }
-            let _ = stop_tx.send(true);
-        };
-        tokio::spawn(signals);
+            let _ = on_signal.send(true);
+        });
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
@@ -193,30 +215,15 @@ fn run(
                 }
             })
         });
-        if dry_run {
-            let kernel = DryRun::new(ops_log.as_deref()).with_context(|| {
-                format!(
-                    "opening the ops log {}",
-                    ops_log.as_deref().unwrap_or(Path::new("")).display()
-                )
-            })?;
-            tracing::info!("dry run: ops go to an in-memory table, no kernel is changed");
-            daemon::run(c, kernel, RunOptions::default(), shutdown).await?;
-        } else if c.virtuals.is_empty() {
-            // Failover only (ha.cf without virtual services): no IPVS needed.
-            tracing::info!("no virtual services: the IPVS table is not used");
-            daemon::run(
-                c,
-                lvsd::ipvs::MemoryKernel::new(),
-                RunOptions::default(),
-                shutdown,
-            )
-            .await?;
-        } else {
-            let kernel = NetlinkKernel::open()?;
-            daemon::run(c, kernel, RunOptions::default(), shutdown).await?;
-        }
-        // The daemon stopped; failover gives its VIPs up before we exit.
+        let opts = RunOptions::default();
+        let result = match kernel {
+            Chosen::Dry(k) => daemon::run(c, k, opts, shutdown).await,
+            Chosen::None(k) => daemon::run(c, k, opts, shutdown).await,
+            Chosen::Netlink(k) => daemon::run(c, k, opts, shutdown).await,
+        };
+        // The daemon stopped (or could not start): failover gives its VIPs
+        // up before we exit.
+        let _ = stop_tx.send(true);
         if let Some(t) = failover_task
             && tokio::time::timeout(std::time::Duration::from_secs(10), t)
                 .await
@@ -224,6 +231,7 @@ fn run(
         {
             tracing::warn!("failover did not stop within 10 s");
         }
+        result?;
         Ok(())
     })
 }

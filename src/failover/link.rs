@@ -112,6 +112,8 @@ pub struct Link {
     keys: Vec<AuthKey>,
     active: AuthKey,
     guards: HashMap<String, ReplayGuard>,
+    /// The receive buffer, kept between datagrams.
+    buf: Vec<u8>,
 }
 
 impl Link {
@@ -143,6 +145,7 @@ impl Link {
             keys,
             active,
             guards: HashMap::new(),
+            buf: vec![0; MAX_MESSAGE + 1],
         })
     }
 
@@ -166,9 +169,9 @@ impl Link {
 
     /// Waits for the next datagram and judges it.
     pub async fn recv(&mut self) -> std::io::Result<Received> {
-        let mut buf = vec![0; MAX_MESSAGE + 1];
-        let (n, from) = self.sock.recv_from(&mut buf).await?;
-        Ok(self.judge(from, &buf[..n]))
+        let (n, from) = self.sock.recv_from(&mut self.buf).await?;
+        let bytes = self.buf[..n].to_vec();
+        Ok(self.judge(from, &bytes))
     }
 
     fn judge(&mut self, from: SocketAddr, bytes: &[u8]) -> Received {
