@@ -16,6 +16,7 @@
 //! each module keeps.
 
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod failover;
 pub mod health;

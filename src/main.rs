@@ -46,8 +46,30 @@ enum Command {
         /// With --dry-run, append one JSON object per op to FILE (format in the README).
         #[arg(long, value_name = "FILE", requires = "dry_run")]
         ops_log: Option<PathBuf>,
+        /// The control socket `lvsd standby|takeover|status` use.
+        #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
+        control: PathBuf,
         /// Config files, as for `check`.
         files: Vec<PathBuf>,
+    },
+    /// Give every virtual IP to the peer director (as heartbeat's hb_standby).
+    Standby {
+        /// The running daemon's control socket.
+        #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
+    /// Take every virtual IP from the peer director (as hb_takeover).
+    Takeover {
+        /// The running daemon's control socket.
+        #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
+    /// What failover is doing: role, peer, ping nodes, why. Exit 0 when
+    /// lvsd runs, 3 when it does not (LSB).
+    Status {
+        /// The running daemon's control socket.
+        #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
+        control: PathBuf,
     },
     /// Print the equivalent lvsd.toml.
     Convert {
@@ -102,9 +124,13 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Standby { control } => ask(&control, lvsd::control::Command::Standby),
+        Command::Takeover { control } => ask(&control, lvsd::control::Command::Takeover),
+        Command::Status { control } => ask(&control, lvsd::control::Command::Status),
         Command::Run {
             dry_run,
             ops_log,
+            control,
             files,
         } => {
             let loaded = config::load(&files, &names);
@@ -112,7 +138,7 @@ fn main() -> ExitCode {
             let Some(c) = loaded.config else {
                 return ExitCode::FAILURE;
             };
-            match run(c, dry_run, ops_log, names.hostname()) {
+            match run(c, dry_run, ops_log, &control, names.hostname()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("lvsd: {e:#}");
@@ -137,6 +163,7 @@ fn run(
     c: config::Config,
     dry_run: bool,
     ops_log: Option<PathBuf>,
+    control: &Path,
     hostname: &str,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -209,8 +236,15 @@ fn run(
         let failover_task = failover.map(|f| {
             let me = hostname.to_owned();
             let rx = stop_rx.clone();
+            let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
+            let path = control.to_owned();
             tokio::spawn(async move {
-                if let Err(e) = lvsd::failover::run::run(&f, &me, stopped(rx)).await {
+                if let Err(e) = lvsd::control::serve(&path, cmd_tx).await {
+                    tracing::warn!("control socket {}: {e}", path.display());
+                }
+            });
+            tokio::spawn(async move {
+                if let Err(e) = lvsd::failover::run::run(&f, &me, stopped(rx), cmd_rx).await {
                     tracing::error!("failover stopped: {e}");
                 }
             })
@@ -234,6 +268,33 @@ fn run(
         result?;
         Ok(())
     })
+}
+
+/// `lvsd standby|takeover|status`: asks the running daemon. Exit 3 when
+/// it does not answer (LSB "not running"), 1 on an error answer.
+fn ask(control: &Path, command: lvsd::control::Command) -> ExitCode {
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(lvsd::control::ask(control, command))
+                .map_err(|e| e.to_string())
+        });
+    match answer {
+        Ok(a) if a.starts_with("error:") => {
+            eprint!("lvsd: {a}");
+            ExitCode::FAILURE
+        }
+        Ok(a) => {
+            print!("{a}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lvsd is not running ({}: {e})", control.display());
+            ExitCode::from(3)
+        }
+    }
 }
 
 /// Diagnostics go to stderr, errors and warnings alike, compiler style.

@@ -121,3 +121,51 @@ fn split_brain_is_logged_and_healed() {
     sigterm(&mut d1);
     sigterm(&mut d2);
 }
+
+#[test]
+fn standby_takeover_and_status_through_the_control_socket() {
+    let lab = Lab::new(TIMERS_HEARTBEAT);
+    let mut d1 = lab.start(1);
+    let mut d2 = lab.start(2);
+    lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
+    // Wait for the control socket.
+    let start = std::time::Instant::now();
+    while lab.lvsd(1, &["status"]).0 != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no control socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, out) = lab.lvsd(1, &["status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("node: d1 (peer d2)") && out.contains("holds: local"),
+        "{out}"
+    );
+    assert!(out.contains("peer: alive, last heard"), "{out}");
+
+    let (code, out) = lab.lvsd(1, &["standby"]);
+    assert_eq!(code, 0, "{out}");
+    let t = lab.wait_vip([false, true], Duration::from_secs(3), "standby");
+    let (_, out) = lab.lvsd(1, &["status"]);
+    assert!(
+        out.contains("holds: none") && out.contains("standby"),
+        "{out}"
+    );
+
+    let (code, out) = lab.lvsd(1, &["takeover"]);
+    assert_eq!(code, 0, "{out}");
+    let t2 = lab.wait_vip([true, false], Duration::from_secs(3), "takeover");
+    println!(
+        "control: standby moved the VIP in {:.2} s, takeover in {:.2} s",
+        t.as_secs_f64(),
+        t2.as_secs_f64()
+    );
+    sigterm(&mut d1);
+    // Not running: LSB exit code 3.
+    let (code, out) = lab.lvsd(1, &["status"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("lvsd is not running"), "{out}");
+    sigterm(&mut d2);
+}

@@ -249,6 +249,27 @@ impl Arbiter {
         &self.reason
     }
 
+    /// One line per fact for `lvsd status`, at `now`.
+    pub fn status(&self, now: Duration) -> Vec<(&'static str, String)> {
+        let peer = match (self.heard, self.peer_dead) {
+            (None, _) => "never heard".to_owned(),
+            (Some(h), dead) => format!(
+                "{}, last heard {:.1} s ago",
+                if dead { "dead" } else { "alive" },
+                now.saturating_sub(h).as_secs_f64()
+            ),
+        };
+        let count = |c: Option<usize>| c.map_or("unknown".to_owned(), |n| n.to_string());
+        vec![
+            ("holds", self.holds().as_str().to_owned()),
+            ("peer", peer),
+            ("peer holds", self.peer_holds.as_str().to_owned()),
+            ("ping nodes here", count(self.my_ping)),
+            ("ping nodes at the peer", count(self.peer_ping)),
+            ("why", self.reason.clone()),
+        ]
+    }
+
     fn peer_deadline(&self) -> Option<Duration> {
         self.heard
             .map(|h| h + self.peer_deadtime.unwrap_or(self.timers.deadtime))

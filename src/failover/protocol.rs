@@ -114,6 +114,20 @@ impl Sender {
         m
     }
 
+    /// This node asks the peer for everything (`lvsd takeover`): an
+    /// `ask_resources` with `rsc_hold=all info=takeover`, lvsd's own word
+    /// (heartbeat's hb_takeover works through its local daemon instead).
+    pub fn takeover(&mut self, ts: u64, load: &str) -> Message {
+        let mut m = Message::of(&[
+            ("t", "ask_resources"),
+            ("rsc_hold", "all"),
+            ("info", "takeover"),
+        ]);
+        let seq = self.next();
+        common(&mut m, &self.id, Some(seq), ts, load);
+        m
+    }
+
     /// ipfail's count of ping nodes this node reaches, for `dest`.
     pub fn ping_count(&mut self, count: usize, dest: &str, ts: u64, load: &str) -> Message {
         let mut m = Message::of(&[
@@ -174,6 +188,11 @@ pub fn meaning(m: &Message, me: &str, peer: &str) -> Meaning {
         },
         "ask_resources" if m.get("info") == Some("me") && m.get("rsc_hold") == Some("all") => {
             Meaning::Inputs(vec![Input::PeerStandsBy])
+        }
+        "ask_resources"
+            if m.get("info") == Some("takeover") && m.get("rsc_hold") == Some("all") =>
+        {
+            Meaning::Inputs(vec![Input::PeerTakesOver])
         }
         other => Meaning::Ignored(format!("t={other} is not used yet")),
     }

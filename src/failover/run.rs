@@ -113,8 +113,14 @@ fn uuid(me: &str) -> [u8; 16] {
     out
 }
 
-/// Runs failover for node `me` until `shutdown`, then gives the VIPs up.
-pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+/// Runs failover for node `me` until `shutdown`, then gives the VIPs up;
+/// `commands` brings `lvsd standby`, `takeover` and `status`.
+pub async fn run(
+    f: &Failover,
+    me: &str,
+    shutdown: impl Future<Output = ()>,
+    mut commands: tokio::sync::mpsc::Receiver<crate::control::Request>,
+) -> Result<(), String> {
     let (peer, sets) = plan(f, me)?;
     let me = me.to_ascii_lowercase();
     let timers = Timers::of(&f.ha);
@@ -128,7 +134,7 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
     let spec = LinkSpec::of(&f.ha.media, f.ha.udpport)?;
     let mut link = Link::open(spec, f.authkeys.keys.clone(), active)
         .map_err(|e| format!("opening the cluster link on port {}: {e}", f.ha.udpport))?;
-    let vips = Vips::open().map_err(|e| format!("opening rtnetlink: {e}"))?;
+    let vips = Arc::new(Vips::open().map_err(|e| format!("opening rtnetlink: {e}"))?);
     let groups: Vec<Vec<IpAddr>> =
         f.ha.ping_groups
             .iter()
@@ -241,6 +247,21 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
                 }
             }
             () = tokio::time::sleep_until(wake) => arbiter.tick(since(Instant::now())),
+            Some(req) = commands.recv() => {
+                use crate::control::Command;
+                let now = since(Instant::now());
+                let acts = match req.command {
+                    Command::Standby => arbiter.input(now, Input::Standby),
+                    Command::Takeover => arbiter.input(now, Input::Takeover),
+                    Command::Status => Vec::new(),
+                };
+                let mut answer = format!("node: {me} (peer {peer})\n");
+                for (k, v) in arbiter.status(now) {
+                    answer.push_str(&format!("{k}: {v}\n"));
+                }
+                let _ = req.reply.send(answer);
+                acts
+            }
         };
         carry_out(&actions, &sets, &vips, &link, &mut sender).await;
     }
@@ -259,7 +280,13 @@ pub async fn run(f: &Failover, me: &str, shutdown: impl Future<Output = ()>) -> 
     Ok(())
 }
 
-async fn carry_out(actions: &[Action], sets: &Sets, vips: &Vips, link: &Link, sender: &mut Sender) {
+async fn carry_out(
+    actions: &[Action],
+    sets: &Sets,
+    vips: &Arc<Vips>,
+    link: &Link,
+    sender: &mut Sender,
+) {
     for a in actions {
         match a {
             Action::Acquire { local, foreign } => {
@@ -267,9 +294,21 @@ async fn carry_out(actions: &[Action], sets: &Sets, vips: &Vips, link: &Link, se
                     match vips.add(v).await {
                         Ok(_) => {
                             tracing::info!("failover: took {v}");
-                            if let Err(e) = vips.announce(v, 5, Duration::from_millis(200)).await {
-                                tracing::warn!("failover: {e}");
-                            }
+                            // Announced beside the loop (keepalives must
+                            // not wait): 5 gratuitous ARPs 200 ms apart as
+                            // IPaddr2, and the same again 2 s later for
+                            // neighbours that missed them.
+                            let (vips, v) = (Arc::clone(vips), v.clone());
+                            tokio::spawn(async move {
+                                for pause in [Duration::ZERO, Duration::from_secs(2)] {
+                                    tokio::time::sleep(pause).await;
+                                    if let Err(e) =
+                                        vips.announce(&v, 5, Duration::from_millis(200)).await
+                                    {
+                                        tracing::warn!("failover: {e}");
+                                    }
+                                }
+                            });
                         }
                         Err(e) => tracing::error!("failover: {e}"),
                     }
@@ -292,7 +331,8 @@ async fn carry_out(actions: &[Action], sets: &Sets, vips: &Vips, link: &Link, se
                 send(link, &m).await;
             }
             Action::AskPeerForAll => {
-                tracing::warn!("failover: takeover requests are not sent to the peer yet");
+                let m = sender.takeover(unix_secs(), &loadavg());
+                send(link, &m).await;
             }
             Action::Log { warn: true, text } => tracing::warn!("failover: {text}"),
             Action::Log { warn: false, text } => tracing::info!("failover: {text}"),

@@ -104,14 +104,40 @@ impl Lab {
                 "sh",
                 "-c",
             ])
-            .arg(format!("hostname d{node} && exec \"$0\" run \"$1\""))
+            .arg(format!(
+                "hostname d{node} && exec \"$0\" run --control \"$2\" \"$1\""
+            ))
             .arg(env!("CARGO_BIN_EXE_lvsd"))
             .arg(self.conf(node))
+            .arg(self.control(node))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap()
+    }
+
+    /// Node `dN`'s control socket.
+    pub fn control(&self, node: usize) -> PathBuf {
+        self.dir.path().join(format!("d{node}.sock"))
+    }
+
+    /// Runs `lvsd ARGS --control <dN's socket>`; its exit code and output.
+    pub fn lvsd(&self, node: usize, args: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+            .args(args)
+            .arg("--control")
+            .arg(self.control(node))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
     }
 
     pub fn log(&self, node: usize) -> String {

@@ -1,0 +1,97 @@
+//! The control socket: a unix stream socket (mode 0600: root only) where
+//! `lvsd standby`, `lvsd takeover` and `lvsd status` reach the running
+//! daemon. One request line, the answer, then the daemon closes.
+
+use std::path::Path;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// Where `lvsd run` listens unless told otherwise.
+pub const DEFAULT_PATH: &str = "/run/lvsd/control.sock";
+
+/// What can be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Give every VIP to the peer.
+    Standby,
+    /// Take every VIP from the peer.
+    Takeover,
+    /// Say what failover is doing.
+    Status,
+}
+
+impl Command {
+    fn parse(line: &str) -> Option<Command> {
+        Some(match line.trim() {
+            "standby" => Command::Standby,
+            "takeover" => Command::Takeover,
+            "status" => Command::Status,
+            _ => return None,
+        })
+    }
+
+    /// The word on the socket.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Standby => "standby",
+            Command::Takeover => "takeover",
+            Command::Status => "status",
+        }
+    }
+}
+
+/// A request and where its answer goes.
+#[derive(Debug)]
+pub struct Request {
+    /// The command.
+    pub command: Command,
+    /// The answer (text, possibly several lines).
+    pub reply: oneshot::Sender<String>,
+}
+
+/// Listens on `path` until dropped, handing requests to `to`. A stale
+/// socket file is replaced; the parent directory is created.
+pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let to = to.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut line = String::new();
+            let mut r = BufReader::new(r).take(1024);
+            if r.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let answer = match Command::parse(&line) {
+                None => format!("error: unknown command `{}`\n", line.trim()),
+                Some(command) => {
+                    let (tx, rx) = oneshot::channel();
+                    if to.send(Request { command, reply: tx }).await.is_err() {
+                        "error: failover is not running\n".to_owned()
+                    } else {
+                        rx.await.unwrap_or_else(|_| "error: no answer\n".to_owned())
+                    }
+                }
+            };
+            let _ = w.write_all(answer.as_bytes()).await;
+        });
+    }
+}
+
+/// Sends `command` to the daemon at `path` and returns its answer.
+pub async fn ask(path: &Path, command: Command) -> std::io::Result<String> {
+    let mut s = UnixStream::connect(path).await?;
+    s.write_all(format!("{}\n", command.as_str()).as_bytes())
+        .await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    Ok(out)
+}
