@@ -10,16 +10,10 @@ use std::time::Duration;
 
 use lvsd::failover::vip::{Vip, Vips};
 
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`ip {}`: {} (this test needs root and iproute2)",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+#[path = "support/failover_lab.rs"]
+mod lab;
+
+use lab::ip;
 
 fn vip() -> Vip {
     Vip {

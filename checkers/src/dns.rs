@@ -13,7 +13,7 @@ use regex::Regex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{Checker, Probe, ProbeError, Step, io_reason};
+use crate::{ProbeError, Step, io_reason};
 
 /// A DNS check of one real.
 #[derive(Debug, Clone)]
@@ -149,12 +149,4 @@ impl Dns {
     }
 }
 
-impl Checker for Dns {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Dns);

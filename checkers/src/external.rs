@@ -13,7 +13,7 @@ use std::process::{ExitStatus, Stdio};
 
 use tokio::process::Command;
 
-use crate::{Checker, Probe, ProbeError, Step};
+use crate::{ProbeError, Step};
 
 /// An external check of one real.
 #[derive(Debug, Clone)]
@@ -93,12 +93,4 @@ impl Drop for Group {
     }
 }
 
-impl Checker for External {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(External);

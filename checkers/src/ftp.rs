@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use regex::bytes::Regex;
 
 use crate::line::{Conn, quote};
-use crate::{Checker, Login, Probe, ProbeError, Step};
+use crate::{Login, ProbeError, Step};
 
 /// The most of a file read.
 const MAX_FILE: usize = 1 << 20;
@@ -129,15 +129,7 @@ fn pasv_port(line: &str) -> Option<u16> {
     }
 }
 
-impl Checker for Ftp {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Ftp);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::line::{Conn, Tls};
-use crate::{Checker, Login, Probe, ProbeError, Step};
+use crate::{Login, ProbeError, Step};
 
 /// An IMAP check of one real.
 #[derive(Debug, Clone)]
@@ -70,12 +70,4 @@ impl Imap {
     }
 }
 
-impl Checker for Imap {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Imap);

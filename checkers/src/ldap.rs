@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use regex::Regex;
 
-use crate::{Checker, Login, Probe, ProbeError, Step};
+use crate::{Login, ProbeError, Step};
 
 /// An LDAP check of one real.
 #[derive(Debug, Clone)]
@@ -122,12 +122,4 @@ impl Ldap {
     }
 }
 
-impl Checker for Ldap {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Ldap);

@@ -13,6 +13,23 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `Checker` for a checker with a `subject: String` field and an
+/// `async fn run(&self) -> Result<(), ProbeError>`: the subject, and one
+/// `run` per probe.
+macro_rules! checker_via_run {
+    ($t:ty) => {
+        impl $crate::Checker for $t {
+            fn subject(&self) -> &str {
+                &self.subject
+            }
+
+            fn probe(&self) -> $crate::Probe<'_> {
+                Box::pin(self.run())
+            }
+        }
+    };
+}
+
 pub mod connect;
 pub mod dns;
 pub mod external;

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::line::Conn;
-use crate::{Checker, Probe, ProbeError, Step};
+use crate::{ProbeError, Step};
 
 /// An NNTP check of one real.
 #[derive(Debug, Clone)]
@@ -34,12 +34,4 @@ impl Nntp {
     }
 }
 
-impl Checker for Nntp {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Nntp);

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::line::{Conn, Tls};
-use crate::{Checker, Login, Probe, ProbeError, Step};
+use crate::{Login, ProbeError, Step};
 
 /// A POP3 check of one real.
 #[derive(Debug, Clone)]
@@ -59,12 +59,4 @@ async fn ok(c: &mut Conn<'_>, what: &str) -> Result<(), ProbeError> {
     }
 }
 
-impl Checker for Pop {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Pop);

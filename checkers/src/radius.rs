@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use md5::{Digest, Md5};
 
-use crate::{Checker, Login, Probe, ProbeError, Step, io_reason};
+use crate::{Login, ProbeError, Step, io_reason};
 
 const ACCESS_REQUEST: u8 = 1;
 const ACCESS_ACCEPT: u8 = 2;
@@ -175,15 +175,7 @@ impl Radius {
     }
 }
 
-impl Checker for Radius {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Radius);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use regex::bytes::Regex;
 
 use crate::line::{Conn, quote};
-use crate::{Checker, Probe, ProbeError, Step};
+use crate::{ProbeError, Step};
 
 /// The most of an answer read.
 const MAX_ANSWER: usize = 1 << 20;
@@ -66,12 +66,4 @@ impl SimpleTcp {
     }
 }
 
-impl Checker for SimpleTcp {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(SimpleTcp);

@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::line::{MAX_LINE, quote};
-use crate::{Checker, Probe, ProbeError, Step, io_reason};
+use crate::{ProbeError, Step, io_reason};
 
 /// A SIP check of one real.
 #[derive(Debug, Clone)]
@@ -116,12 +116,4 @@ impl Sip {
     }
 }
 
-impl Checker for Sip {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Sip);

@@ -7,8 +7,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::ProbeError;
 use crate::line::Conn;
-use crate::{Checker, Probe, ProbeError};
 
 /// The name lvsd introduces itself with, as ldirectord's Net::SMTP does.
 pub const HELLO: &str = "localhost.localdomain";
@@ -48,12 +48,4 @@ impl Smtp {
     }
 }
 
-impl Checker for Smtp {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Smtp);

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use mysql_async::prelude::Queryable;
 
-use crate::{Checker, Login, Probe, ProbeError, Step};
+use crate::{Login, ProbeError, Step};
 
 /// Which database server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,12 +163,4 @@ fn pg_reason(e: &tokio_postgres::Error) -> String {
     }
 }
 
-impl Checker for Sql {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn probe(&self) -> Probe<'_> {
-        Box::pin(self.run())
-    }
-}
+checker_via_run!(Sql);
