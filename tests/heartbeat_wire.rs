@@ -196,18 +196,31 @@ fn heartbeats_messages_mean_what_the_arbiter_needs() {
     let alive = Input::PeerAlive {
         deadtime: Some(std::time::Duration::from_millis(2000)),
     };
+    // d2's auto_failback handed d1's set back (ask_resources foreign
+    // me/other/done), and d2 agreed to ipfail's hand-over later.
     for want in [
         alive.clone(),
         Input::PeerHolds(Hold::All),
         Input::PeerPing(2),
+        Input::PeerOffers {
+            hold: Hold::Foreign,
+            ipfail: false,
+        },
+        Input::PeerDone(Hold::Foreign),
+        Input::PeerAccepts,
     ] {
         assert!(seen_by_d1.contains(&want), "d1 never got {want:?}");
     }
-    // ipfail on d1 gave everything up (ask_resources rsc_hold=all info=me),
-    // and d1 counted 0 ping nodes.
+    // ipfail on d1 gave everything up (ask_resources rsc_hold=all info=me
+    // from_id=ipfail), and d1 counted 0 ping nodes.
     for want in [
         alive,
-        Input::PeerStandsBy,
+        Input::PeerOffers {
+            hold: Hold::All,
+            ipfail: true,
+        },
+        Input::PeerAccepts,
+        Input::PeerDone(Hold::All),
         Input::PeerPing(0),
         Input::PeerHolds(Hold::None),
     ] {

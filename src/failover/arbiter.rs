@@ -21,14 +21,26 @@
 //!    [`Input::PeerTakesOver`]). Both end when the peer dies.
 //!
 //! Safety: a set the peer reports holding is never taken while the peer is
-//! alive; the peer releases first and says so (its resource report), so
-//! the two never hold a VIP at once on purpose. Split brain (each declared
-//! the other dead while both lived) is logged loudly when they hear each
-//! other again, and resolved by the rules above.
+//! alive. A node gives a set to a live peer with heartbeat's three-phase
+//! hand-over (hb_resource.c's `ask_resources`): it asks (`info=me`), the
+//! peer agrees (`info=other`), it releases, reports and says `info=done`,
+//! and the peer takes the set and says `done` in turn. So the two never
+//! hold a VIP at once on purpose, and a heartbeat 3 peer, which only ever
+//! takes resources through that exchange, takes them from lvsd too. A
+//! request the peer does not answer within 10 s (heartbeat's
+//! `STANDBY_INIT_TO_MS`) is abandoned and the set kept; it is asked again
+//! while the reason lasts. Split brain (each declared the other dead while
+//! both lived) is logged loudly when they hear each other again, and
+//! resolved by the rules above without asking (the peer holds the set
+//! already).
 
 use std::time::Duration;
 
 use crate::config::{AutoFailback, HaCf};
+
+/// How long a hand-over request waits for the peer's agreement
+/// (heartbeat's `STANDBY_INIT_TO_MS`).
+pub const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// heartbeat's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,8 +143,22 @@ pub enum Input {
     Takeover,
     /// The peer asked for everything (it ran takeover).
     PeerTakesOver,
-    /// The peer gives everything up (it ran standby).
-    PeerStandsBy,
+    /// The peer asks to give a set to this node (`ask_resources info=me`):
+    /// `hold` is what it gives, in its own terms (its `local` is this
+    /// node's foreign set). `ipfail` when ipfail's rule made it give up
+    /// (`from_id=ipfail`); otherwise a whole `all` is a standby.
+    PeerOffers {
+        /// What the peer gives.
+        hold: Hold,
+        /// Given up by ipfail (not by an operator).
+        ipfail: bool,
+    },
+    /// The peer agrees to take what this node asked to give
+    /// (`ask_resources info=other`).
+    PeerAccepts,
+    /// The peer's `ask_resources info=done` for a hand-over of `hold` (in
+    /// the giver's terms).
+    PeerDone(Hold),
     /// The peer stopped in order (it released everything first): dead
     /// now, without waiting for the deadtime.
     PeerLeft,
@@ -159,8 +185,20 @@ pub enum Action {
     Report(Hold),
     /// Ask the peer to give everything up (after `lvsd takeover`).
     AskPeerForAll,
-    /// Tell the peer this node gives everything up (after `lvsd standby`).
-    TellPeerStandby,
+    /// Offer the peer a set this node wants to give up (`ask_resources
+    /// info=me`); `ipfail` when ipfail's rule is the reason.
+    Offer {
+        /// The set, in this node's terms.
+        hold: Hold,
+        /// Given up by ipfail's rule.
+        ipfail: bool,
+    },
+    /// Agree to take what the peer offers (`ask_resources info=other`,
+    /// `hold` as the peer wrote it).
+    Accept(Hold),
+    /// A hand-over's last word (`ask_resources info=done`, `hold` in the
+    /// giver's terms).
+    Done(Hold),
     /// Something an operator should read, and how loud.
     Log {
         /// A warning (else information).
@@ -207,8 +245,35 @@ pub struct Arbiter {
     /// Since when the ping counts have differed the same way.
     ping_diff: Option<(std::cmp::Ordering, Duration)>,
     manual: Option<Manual>,
+    /// What the peer handed to this node (in this node's terms), kept
+    /// until the peer dies or, when ipfail's rule gave it, until the ping
+    /// counts say something new.
+    grant: Option<Grant>,
+    /// A hand-over this node asked for and the peer has not agreed to yet.
+    offering: Option<Offering>,
+    /// An offer of the peer's this node agreed to, until its `done`: what
+    /// it gives in its terms, and whether ipfail made it.
+    accepted: Option<(Hold, bool)>,
     /// Why the holder holds (for status).
     reason: String,
+}
+
+/// Sets the peer handed over.
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    local: bool,
+    foreign: bool,
+    ipfail: bool,
+}
+
+/// A pending offer.
+#[derive(Debug, Clone, Copy)]
+struct Offering {
+    local: bool,
+    foreign: bool,
+    /// As written in the offer.
+    hold: Hold,
+    asked: Duration,
 }
 
 impl Arbiter {
@@ -230,6 +295,9 @@ impl Arbiter {
             peer_ping: None,
             ping_diff: None,
             manual: None,
+            grant: None,
+            offering: None,
+            accepted: None,
             reason: "starting: waiting for the peer".to_owned(),
         }
     }
@@ -330,12 +398,19 @@ impl Arbiter {
                     out.push(Action::Report(mine));
                 }
             }
-            Input::PeerPing(n) => self.peer_ping = Some(n),
-            Input::MyPing(n) => self.my_ping = Some(n),
+            Input::PeerPing(n) => {
+                self.peer_ping = Some(n);
+                self.end_ipfail_grant();
+            }
+            Input::MyPing(n) => {
+                if self.my_ping != Some(n) {
+                    self.end_ipfail_grant();
+                }
+                self.my_ping = Some(n);
+            }
             Input::Standby => {
                 if self.peer_alive() {
                     self.manual = Some(Manual::Standby);
-                    out.push(Action::TellPeerStandby);
                 } else {
                     out.push(Action::Log {
                         warn: true,
@@ -355,13 +430,80 @@ impl Arbiter {
                     self.peer_reported = false;
                     self.peer_ping = None;
                     self.manual = None;
+                    self.grant = None;
+                    self.accepted = None;
                     out.push(Action::Log {
                         warn: false,
                         text: "the peer stopped".to_owned(),
                     });
                 }
             }
-            Input::PeerStandsBy => self.manual = Some(Manual::Takeover),
+            Input::PeerOffers { hold, ipfail } => {
+                if !self.peer_alive() {
+                    out.push(Action::Log {
+                        warn: true,
+                        text: format!(
+                            "the peer offered its {} resources before it was heard: ignored",
+                            hold.as_str()
+                        ),
+                    });
+                } else if self.offering.is_some() {
+                    out.push(Action::Log {
+                        warn: true,
+                        text: format!(
+                            "the peer offered its {} resources while this node was offering its own: both refused",
+                            hold.as_str()
+                        ),
+                    });
+                } else {
+                    self.accepted = Some((hold, ipfail));
+                    out.push(Action::Accept(hold));
+                }
+            }
+            Input::PeerAccepts => {
+                if let Some(o) = self.offering.take() {
+                    let (local, foreign) = (o.local && self.local, o.foreign && self.foreign);
+                    self.local &= !local;
+                    self.foreign &= !foreign;
+                    if local || foreign {
+                        out.push(Action::Release { local, foreign });
+                    }
+                    out.push(Action::Report(self.holds()));
+                    out.push(Action::Done(o.hold));
+                }
+            }
+            Input::PeerDone(hold) => {
+                // The giver's last word: what it gave is no longer its own
+                // (its local set is this node's foreign one). The taker's
+                // last word (after this node gave) needs nothing.
+                if self.peer_alive()
+                    && let Some((offered, ipfail)) = self.accepted.take()
+                {
+                    self.peer_holds = Hold::of(
+                        self.peer_holds.local() && !hold.local(),
+                        self.peer_holds.foreign() && !hold.foreign(),
+                    );
+                    if offered == Hold::All && !ipfail {
+                        // hb_standby / lvsd standby: everything stays here.
+                        self.manual = Some(Manual::Takeover);
+                    } else {
+                        // The peer's local set is this node's foreign one.
+                        let g = self.grant.unwrap_or(Grant {
+                            local: false,
+                            foreign: false,
+                            ipfail,
+                        });
+                        self.grant = Some(Grant {
+                            local: g.local || offered.foreign(),
+                            foreign: g.foreign || offered.local(),
+                            ipfail,
+                        });
+                    }
+                    out.extend(self.tick(now));
+                    out.push(Action::Done(hold));
+                    return out;
+                }
+            }
         }
         out.extend(self.tick(now));
         out
@@ -392,6 +534,8 @@ impl Arbiter {
                 self.peer_reported = false;
                 self.peer_ping = None;
                 self.manual = None;
+                self.grant = None;
+                self.accepted = None;
                 out.push(Action::Log {
                     warn: true,
                     text: format!(
@@ -417,15 +561,52 @@ impl Arbiter {
         // Release first, then take only what the peer does not hold.
         let release_local = self.local && !want_local;
         let release_foreign = self.foreign && !want_foreign;
-        if release_local || release_foreign {
-            self.local &= !release_local;
-            self.foreign &= !release_foreign;
-            out.push(Action::Release {
-                local: release_local,
-                foreign: release_foreign,
-            });
-        }
         let peer_alive = self.peer_alive();
+        // What the peer holds of the sets to release (its local set is
+        // our foreign one): nothing to hand over, let them go.
+        let peer_has = (!release_local || self.peer_holds.foreign())
+            && (!release_foreign || self.peer_holds.local());
+        if (release_local || release_foreign) && peer_alive && !peer_has {
+            let ipfail = self.giving_up_for_ping(now);
+            match self.offering {
+                Some(o) if now < o.asked + HANDOVER_TIMEOUT => {}
+                stale => {
+                    if stale.is_some() {
+                        out.push(Action::Log {
+                            warn: true,
+                            text: format!(
+                                "the peer did not agree to take the resources within {} s: asking again",
+                                HANDOVER_TIMEOUT.as_secs()
+                            ),
+                        });
+                    }
+                    // A standby and ipfail give everything (as hb_standby and
+                    // ipfail say it); otherwise just the sets let go.
+                    let hold = if ipfail || self.manual == Some(Manual::Standby) {
+                        Hold::All
+                    } else {
+                        Hold::of(release_local, release_foreign)
+                    };
+                    self.offering = Some(Offering {
+                        local: release_local,
+                        foreign: release_foreign,
+                        hold,
+                        asked: now,
+                    });
+                    out.push(Action::Offer { hold, ipfail });
+                }
+            }
+        } else {
+            self.offering = None;
+            if release_local || release_foreign {
+                self.local &= !release_local;
+                self.foreign &= !release_foreign;
+                out.push(Action::Release {
+                    local: release_local,
+                    foreign: release_foreign,
+                });
+            }
+        }
         // The peer's local set is our foreign one, and the other way round.
         let take_local = want_local && !self.local && !(peer_alive && self.peer_holds.foreign());
         let take_foreign =
@@ -438,10 +619,25 @@ impl Arbiter {
                 foreign: take_foreign,
             });
         }
-        if release_local || release_foreign || take_local || take_foreign {
+        let released = self.offering.is_none() && (release_local || release_foreign);
+        if released || take_local || take_foreign {
             out.push(Action::Report(self.holds()));
         }
         out
+    }
+
+    /// New ping counts end what ipfail handed over: the rule decides again.
+    fn end_ipfail_grant(&mut self) {
+        if self.grant.is_some_and(|g| g.ipfail) {
+            self.grant = None;
+        }
+    }
+
+    /// Whether ipfail's rule is why this node gives things up now.
+    fn giving_up_for_ping(&self, now: Duration) -> bool {
+        self.manual.is_none()
+            && matches!(self.ping_diff, Some((std::cmp::Ordering::Less, since))
+                if now >= since + 2 * self.timers.keepalive)
     }
 
     /// What this node should hold at `now`, and why.
@@ -493,12 +689,12 @@ impl Arbiter {
             }
             None => {}
         }
-        if let Some((o, since)) = self.ping_diff
-            && now >= since + 2 * self.timers.keepalive
-        {
+        // The side that reaches fewer gives up after 2 x keepalive; the
+        // other wants everything at once (it gets it when the peer lets go).
+        if let Some((o, since)) = self.ping_diff {
             let (m, p) = (self.my_ping.unwrap_or(0), self.peer_ping.unwrap_or(0));
             match o {
-                std::cmp::Ordering::Less => {
+                std::cmp::Ordering::Less if now >= since + 2 * self.timers.keepalive => {
                     return (
                         false,
                         false,
@@ -516,8 +712,19 @@ impl Arbiter {
                         ),
                     );
                 }
-                std::cmp::Ordering::Equal => {}
+                _ => {}
             }
+        }
+        if let Some(g) = self.grant {
+            return (
+                true,
+                self.foreign || g.foreign,
+                if g.ipfail {
+                    "the peer's ipfail handed its resources to this node".to_owned()
+                } else {
+                    "the peer handed its resources to this node".to_owned()
+                },
+            );
         }
         match self.auto_failback {
             AutoFailback::On | AutoFailback::Legacy => (
@@ -555,6 +762,9 @@ impl Arbiter {
         }
         if let Some((_, since)) = self.ping_diff {
             next.push(since + 2 * self.timers.keepalive);
+        }
+        if let Some(o) = self.offering {
+            next.push(o.asked + HANDOVER_TIMEOUT);
         }
         next.into_iter().filter(|t| *t > now).min()
     }
@@ -602,7 +812,15 @@ mod tests {
                 match act {
                     Action::Report(h) => out.extend(to.input(now, Input::PeerHolds(*h))),
                     Action::AskPeerForAll => out.extend(to.input(now, Input::PeerTakesOver)),
-                    Action::TellPeerStandby => out.extend(to.input(now, Input::PeerStandsBy)),
+                    Action::Offer { hold, ipfail } => out.extend(to.input(
+                        now,
+                        Input::PeerOffers {
+                            hold: *hold,
+                            ipfail: *ipfail,
+                        },
+                    )),
+                    Action::Accept(_) => out.extend(to.input(now, Input::PeerAccepts)),
+                    Action::Done(h) => out.extend(to.input(now, Input::PeerDone(*h))),
                     _ => {}
                 }
             }
@@ -629,15 +847,7 @@ mod tests {
                 }
                 from_a.extend(self.a.tick(now));
                 from_b.extend(self.b.tick(now));
-                for _ in 0..4 {
-                    if !self.link {
-                        break;
-                    }
-                    let to_b = std::mem::take(&mut from_a);
-                    let to_a = std::mem::take(&mut from_b);
-                    from_b = Self::deliver(&mut self.b, now, &to_b);
-                    from_a = Self::deliver(&mut self.a, now, &to_a);
-                }
+                self.exchange(from_a, from_b);
                 assert!(
                     !(self.link
                         && self.a.peer_alive()
@@ -650,13 +860,30 @@ mod tests {
             }
         }
 
+        /// New ping counts; what the nodes say about them reaches the
+        /// other (when linked).
         fn pings(&mut self, a: usize, b: usize) {
             let now = self.now;
-            self.a.input(now, Input::MyPing(a));
-            self.b.input(now, Input::MyPing(b));
+            let mut from_a = self.a.input(now, Input::MyPing(a));
+            let mut from_b = self.b.input(now, Input::MyPing(b));
             if self.link {
-                self.a.input(now, Input::PeerPing(b));
-                self.b.input(now, Input::PeerPing(a));
+                from_a.extend(self.a.input(now, Input::PeerPing(b)));
+                from_b.extend(self.b.input(now, Input::PeerPing(a)));
+            }
+            self.exchange(from_a, from_b);
+        }
+
+        /// Delivers what each said to the other (when linked) until quiet.
+        fn exchange(&mut self, mut from_a: Vec<Action>, mut from_b: Vec<Action>) {
+            let now = self.now;
+            for _ in 0..8 {
+                if !self.link || (from_a.is_empty() && from_b.is_empty()) {
+                    break;
+                }
+                let to_b = std::mem::take(&mut from_a);
+                let to_a = std::mem::take(&mut from_b);
+                from_b = Self::deliver(&mut self.b, now, &to_b);
+                from_a = Self::deliver(&mut self.a, now, &to_a);
             }
         }
     }
@@ -802,8 +1029,9 @@ mod tests {
             assert_eq!(
                 (p.a.holds(), p.b.holds()),
                 (Hold::Local, Hold::Local),
-                "round {round}: {}",
-                p.a.reason()
+                "round {round}: {} / {}",
+                p.a.reason(),
+                p.b.reason()
             );
         }
     }
@@ -812,16 +1040,22 @@ mod tests {
     fn standby_and_takeover() {
         let mut p = Pair::new(AutoFailback::On);
         p.run(3000 * MS);
-        let now = p.now;
-        let acts = p.a.input(now, Input::Standby);
-        let back = Pair::deliver(&mut p.b, now, &acts);
-        Pair::deliver(&mut p.a, now, &back);
-        p.run(1000 * MS);
+        let acts = p.a.input(p.now, Input::Standby);
+        assert_eq!(
+            acts,
+            vec![Action::Offer {
+                hold: Hold::All,
+                ipfail: false
+            }],
+            "a standby asks first"
+        );
+        assert_eq!(p.a.holds(), Hold::Local, "and keeps its set until agreed");
+        p.exchange(acts, vec![]);
         assert_eq!((p.a.holds(), p.b.holds()), (Hold::None, Hold::All));
-        let now = p.now;
-        let acts = p.a.input(now, Input::Takeover);
-        let back = Pair::deliver(&mut p.b, now, &acts);
-        Pair::deliver(&mut p.a, now, &back);
+        p.run(3000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::None, Hold::All));
+        let acts = p.a.input(p.now, Input::Takeover);
+        p.exchange(acts, vec![]);
         p.run(1000 * MS);
         assert_eq!((p.a.holds(), p.b.holds()), (Hold::All, Hold::None));
         // Standby needs a live peer to hand to.
@@ -916,5 +1150,138 @@ mod tests {
             "{acts:?}"
         );
         assert!(a.tick(1500 * MS).is_empty());
+    }
+
+    /// Two nodes up, a holding its local set, b its own: what a heartbeat
+    /// peer sees of a.
+    fn settled() -> Arbiter {
+        let mut a = Arbiter::new(timers(), AutoFailback::On, Duration::ZERO);
+        a.input(100 * MS, Input::PeerAlive { deadtime: None });
+        a.input(100 * MS, Input::PeerHolds(Hold::Local));
+        assert_eq!(a.holds(), Hold::Local);
+        a
+    }
+
+    #[test]
+    fn a_hand_over_is_asked_agreed_released_then_taken() {
+        let mut a = settled();
+        let t = 200 * MS;
+        assert_eq!(
+            a.input(t, Input::Standby),
+            vec![Action::Offer {
+                hold: Hold::All,
+                ipfail: false
+            }]
+        );
+        // No answer: the set stays; asked again after 10 s, with a warning.
+        let mut k = t;
+        while k + 500 * MS < t + HANDOVER_TIMEOUT {
+            k += 500 * MS;
+            assert!(a.input(k, Input::PeerAlive { deadtime: None }).is_empty());
+        }
+        assert_eq!(
+            a.poll_timeout(k),
+            Some(k + 1000 * MS).min(Some(t + HANDOVER_TIMEOUT))
+        );
+        assert_eq!(a.holds(), Hold::Local);
+        let again = a.tick(t + HANDOVER_TIMEOUT);
+        assert!(
+            matches!(&again[0], Action::Log { warn: true, .. }),
+            "{again:?}"
+        );
+        assert!(matches!(
+            again[1],
+            Action::Offer {
+                hold: Hold::All,
+                ..
+            }
+        ));
+        // Agreed: release, say so, then done.
+        assert_eq!(
+            a.input(t + HANDOVER_TIMEOUT, Input::PeerAccepts),
+            vec![
+                Action::Release {
+                    local: true,
+                    foreign: false
+                },
+                Action::Report(Hold::None),
+                Action::Done(Hold::All)
+            ]
+        );
+        // The taker's done needs no answer.
+        assert!(
+            a.input(t + HANDOVER_TIMEOUT, Input::PeerDone(Hold::All))
+                .is_empty()
+        );
+    }
+
+    /// heartbeat's auto_failback as the capture shows it: the node that
+    /// holds everything offers its foreign set when the preferred owner is
+    /// back; the owner agrees, and takes the set on the holder's report and
+    /// done, then says done itself.
+    #[test]
+    fn a_heartbeat_peer_hands_back_this_nodes_set() {
+        let mut a = Arbiter::new(timers(), AutoFailback::On, Duration::ZERO);
+        a.input(100 * MS, Input::PeerAlive { deadtime: None });
+        a.input(100 * MS, Input::PeerHolds(Hold::All));
+        assert_eq!(a.holds(), Hold::None);
+        let t = 200 * MS;
+        assert_eq!(
+            a.input(
+                t,
+                Input::PeerOffers {
+                    hold: Hold::Foreign,
+                    ipfail: false
+                }
+            ),
+            vec![Action::Accept(Hold::Foreign)]
+        );
+        assert_eq!(
+            a.input(t, Input::PeerHolds(Hold::Local)),
+            vec![
+                Action::Acquire {
+                    local: true,
+                    foreign: false
+                },
+                Action::Report(Hold::Local)
+            ]
+        );
+        assert_eq!(
+            a.input(t, Input::PeerDone(Hold::Foreign)),
+            vec![Action::Done(Hold::Foreign)]
+        );
+        assert_eq!(a.holds(), Hold::Local);
+    }
+
+    /// `hb_standby local` on the peer gives away its own set: this node
+    /// keeps it although auto_failback would leave it to the peer.
+    #[test]
+    fn what_the_peer_hands_over_is_kept() {
+        let mut a = settled();
+        let t = 200 * MS;
+        a.input(
+            t,
+            Input::PeerOffers {
+                hold: Hold::Local,
+                ipfail: false,
+            },
+        );
+        let acts = a.input(t, Input::PeerDone(Hold::Local));
+        assert_eq!(
+            acts,
+            vec![
+                Action::Acquire {
+                    local: false,
+                    foreign: true
+                },
+                Action::Report(Hold::All),
+                Action::Done(Hold::Local)
+            ]
+        );
+        a.input(500 * MS, Input::PeerHolds(Hold::None));
+        a.input(3000 * MS, Input::PeerAlive { deadtime: None });
+        assert_eq!(a.holds(), Hold::All, "{}", a.reason());
+        // A done nobody asked for changes nothing.
+        assert!(a.input(3000 * MS, Input::PeerDone(Hold::All)).is_empty());
     }
 }

@@ -5,8 +5,10 @@
 //! What is read: `status` (the peer is alive; `dt` is the deadtime it asks
 //! for, hex milliseconds; `st=dead` on an orderly shutdown), `resource`
 //! (`rsc_hold`: what it holds), `num_ping_nodes` (ipfail's count), and
-//! `ask_resources` with `info=me` and `rsc_hold=all` (the peer stands by:
-//! hb_standby, or ipfail giving up). Messages from this node itself (heard
+//! `ask_resources`, heartbeat's hand-over (`info=me`: the peer offers what
+//! `rsc_hold` names — hb_standby, ipfail giving up, auto_failback handing
+//! back; `other`: it agrees to take our offer; `done`), plus lvsd's own
+//! `info=takeover`. Messages from this node itself (heard
 //! back on a broadcast medium), for another node (`dest`), or from a node
 //! that is not the peer are ignored, with the reason.
 //!
@@ -105,10 +107,32 @@ impl Sender {
         m
     }
 
-    /// This node stands by (gives everything to the peer), as hb_standby
-    /// and ipfail say it.
-    pub fn standby(&mut self, ts: u64, load: &str) -> Message {
-        let mut m = Message::of(&[("t", "ask_resources"), ("rsc_hold", "all"), ("info", "me")]);
+    /// A hand-over message (`ask_resources`): `info` is `me` (this node
+    /// offers `hold`), `other` (it agrees to take the peer's offer) or
+    /// `done`. An offer ipfail's rule made carries ipfail's API ids, as
+    /// heartbeat's ipfail sends it, so the peer can tell it from a standby.
+    pub fn ask_resources(
+        &mut self,
+        hold: Hold,
+        info: &str,
+        ipfail: bool,
+        ts: u64,
+        load: &str,
+    ) -> Message {
+        let mut m = Message::of(&[
+            ("t", "ask_resources"),
+            ("rsc_hold", hold.as_str()),
+            ("info", info),
+        ]);
+        if ipfail {
+            for (k, v) in [
+                ("from_id", "ipfail"),
+                ("to_id", "ipfail"),
+                ("client_gen", "0"),
+            ] {
+                m.push(FieldType::String, k, v.as_bytes());
+            }
+        }
         let seq = self.next();
         common(&mut m, &self.id, Some(seq), ts, load);
         m
@@ -186,13 +210,25 @@ pub fn meaning(m: &Message, me: &str, peer: &str) -> Meaning {
             Some(n) => Meaning::Inputs(vec![Input::PeerPing(n)]),
             None => Meaning::Ignored("num_ping_nodes without a count".to_owned()),
         },
-        "ask_resources" if m.get("info") == Some("me") && m.get("rsc_hold") == Some("all") => {
-            Meaning::Inputs(vec![Input::PeerStandsBy])
-        }
-        "ask_resources"
-            if m.get("info") == Some("takeover") && m.get("rsc_hold") == Some("all") =>
-        {
-            Meaning::Inputs(vec![Input::PeerTakesOver])
+        "ask_resources" => {
+            let Some(hold) = m.get("rsc_hold").and_then(Hold::parse) else {
+                return Meaning::Ignored("ask_resources without rsc_hold".to_owned());
+            };
+            match m.get("info") {
+                Some("me") => Meaning::Inputs(vec![Input::PeerOffers {
+                    hold,
+                    ipfail: m.get("from_id") == Some("ipfail"),
+                }]),
+                Some("other") => Meaning::Inputs(vec![Input::PeerAccepts]),
+                Some("done") => Meaning::Inputs(vec![Input::PeerDone(hold)]),
+                Some("takeover") if hold == Hold::All => {
+                    Meaning::Inputs(vec![Input::PeerTakesOver])
+                }
+                other => Meaning::Ignored(format!(
+                    "ask_resources with info={}",
+                    other.unwrap_or("(none)")
+                )),
+            }
         }
         other => Meaning::Ignored(format!("t={other} is not used yet")),
     }

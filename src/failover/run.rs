@@ -326,8 +326,16 @@ async fn carry_out(
                 let m = sender.resource(*h, unix_secs(), &loadavg());
                 send(link, &m).await;
             }
-            Action::TellPeerStandby => {
-                let m = sender.standby(unix_secs(), &loadavg());
+            Action::Offer { hold, ipfail } => {
+                let m = sender.ask_resources(*hold, "me", *ipfail, unix_secs(), &loadavg());
+                send(link, &m).await;
+            }
+            Action::Accept(hold) => {
+                let m = sender.ask_resources(*hold, "other", false, unix_secs(), &loadavg());
+                send(link, &m).await;
+            }
+            Action::Done(hold) => {
+                let m = sender.ask_resources(*hold, "done", false, unix_secs(), &loadavg());
                 send(link, &m).await;
             }
             Action::AskPeerForAll => {
