@@ -5,7 +5,9 @@
 //! director killed (-9), its return with auto_failback, an orderly stop;
 //! the active director losing its ping node (ipfail's rule) and the
 //! repair, three times; the directors losing each other (split brain) and
-//! finding each other again. Needs root and iproute2; nothing leaves the
+//! finding each other again; the active director's link going down; the
+//! bcast and mcast media. Gratuitous ARPs are counted on the bridge with
+//! tcpdump. Needs root, iproute2 and tcpdump; nothing leaves the
 //! namespaces.
 #![allow(clippy::unwrap_used)] // test setup
 
@@ -14,7 +16,7 @@ use std::time::Duration;
 #[path = "support/failover_lab.rs"]
 mod lab;
 
-use lab::{Lab, TIMERS_HEARTBEAT, cut, sigterm};
+use lab::{Lab, Medium, TIMERS_HEARTBEAT, cut, sigterm};
 
 #[test]
 fn two_directors_cold_start_kill_failback_and_stop() {
@@ -100,13 +102,22 @@ fn split_brain_is_logged_and_healed() {
     let lab = Lab::new(TIMERS_HEARTBEAT);
     let mut d1 = lab.start(1);
     let mut d2 = lab.start(2);
+    lab.capture_arp();
     lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
+    lab.wait_garps(1, 5, "cold start");
     // The directors lose each other; both still see the ping node: their
     // bridge ports are isolated from each other (not from the ping node's).
     lab.isolate_directors(true);
     let t = lab.wait_vip([true, true], Duration::from_secs(5), "split");
+    lab.wait_garps(2, 5, "split: d2 announces the VIP");
+    // Let both bursts (and their repeats 2 s later) end before healing.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = lab.garps_from(1);
     lab.isolate_directors(false);
     let healed = lab.wait_vip([true, false], Duration::from_secs(5), "healed");
+    // d1 kept the VIP and announces it again, d2's ARPs having moved the
+    // neighbours to d2.
+    lab.wait_garps(1, before + 5, "healed: d1 announces the VIP again");
     assert!(
         lab.log(2).contains("split brain") || lab.log(1).contains("split brain"),
         "nobody said split brain:\n{}\n{}",
@@ -168,4 +179,69 @@ fn standby_takeover_and_status_through_the_control_socket() {
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("lvsd is not running"), "{out}");
     sigterm(&mut d2);
+}
+
+/// The active director's link goes down: the standby takes the VIP (the
+/// down director keeps its address on the dead link, harmlessly); the
+/// link comes back: a split brain heals, d1 keeps the VIP (auto_failback
+/// on) and announces it again.
+#[test]
+fn the_active_directors_link_goes_down_and_comes_back() {
+    let lab = Lab::new(TIMERS_HEARTBEAT);
+    lab.capture_arp();
+    let mut d1 = lab.start(1);
+    let mut d2 = lab.start(2);
+    lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
+    lab.wait_garps(1, 5, "cold start");
+    std::thread::sleep(Duration::from_secs(3));
+    lab.link(1, false);
+    let t = lab.wait_vip([true, true], Duration::from_secs(5), "d1's link down");
+    lab.wait_garps(2, 5, "d2 took the VIP");
+    std::thread::sleep(Duration::from_secs(3));
+    let before = lab.garps_from(1);
+    lab.link(1, true);
+    let healed = lab.wait_vip([true, false], Duration::from_secs(5), "d1's link up");
+    lab.wait_garps(1, before + 5, "d1 announces the VIP again");
+    println!(
+        "link lab: d1's link down -> VIP up on d2 {:.2} s; link up -> VIP on d1 only {:.2} s",
+        t.as_secs_f64(),
+        healed.as_secs_f64()
+    );
+    sigterm(&mut d1);
+    sigterm(&mut d2);
+}
+
+/// The same cluster over heartbeat's other media: `bcast lan0` and
+/// `mcast lan0 225.0.0.197 694 1 0`. Cold start, then kill -9 of d1.
+#[test]
+fn broadcast_and_multicast_media() {
+    for medium in [Medium::Bcast, Medium::Mcast] {
+        let lab = Lab::with_medium(TIMERS_HEARTBEAT, medium);
+        lab.capture_arp();
+        let mut d1 = lab.start(1);
+        let mut d2 = lab.start(2);
+        let what = format!("{medium:?}: cold start");
+        lab.wait_vip([true, false], Duration::from_secs(10), &what);
+        lab.wait_garps(1, 5, &what);
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            lab.log(1).contains("heard the peer") && lab.log(2).contains("heard the peer"),
+            "{medium:?}: the directors never heard each other\n{}\n{}",
+            lab.log(1),
+            lab.log(2)
+        );
+        d1.kill().unwrap();
+        let _ = d1.wait();
+        let t = lab.wait_vip(
+            [true, true],
+            Duration::from_secs(5),
+            &format!("{medium:?}: d1 killed"),
+        );
+        lab.wait_garps(2, 5, &format!("{medium:?}: d2 took the VIP"));
+        println!(
+            "{medium:?}: d1 killed -> VIP up on d2 {:.2} s",
+            t.as_secs_f64()
+        );
+        sigterm(&mut d2);
+    }
 }

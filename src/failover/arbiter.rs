@@ -181,6 +181,15 @@ pub enum Action {
         /// The foreign set.
         foreign: bool,
     },
+    /// Announce these held sets again (gratuitous ARP): the peer held
+    /// them too (split brain) and has just let them go, so neighbours
+    /// that followed its announcements come back.
+    Announce {
+        /// The local set.
+        local: bool,
+        /// The foreign set.
+        foreign: bool,
+    },
     /// Tell the peer what this node holds now.
     Report(Hold),
     /// Ask the peer to give everything up (after `lvsd takeover`).
@@ -387,6 +396,14 @@ impl Arbiter {
                         warn: true,
                         text: "split brain: both directors hold every virtual IP".to_owned(),
                     });
+                }
+                // A set both held (split brain) that the peer has just let
+                // go: announce it again.
+                let before = self.peer_holds;
+                let local = self.local && before.foreign() && !h.foreign();
+                let foreign = self.foreign && before.local() && !h.local();
+                if local || foreign {
+                    out.push(Action::Announce { local, foreign });
                 }
                 self.peer_holds = h;
                 self.peer_reported = true;
@@ -1137,6 +1154,14 @@ mod tests {
             "{acts:?}"
         );
         assert_eq!((a.holds(), b.holds()), (Hold::Local, Hold::Local));
+        // a kept its set, which b had announced too: a announces it again.
+        assert_eq!(
+            a.input(t, Input::PeerHolds(Hold::Local)),
+            vec![Action::Announce {
+                local: true,
+                foreign: false
+            }]
+        );
     }
 
     #[test]

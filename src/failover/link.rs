@@ -1,11 +1,15 @@
-//! The cluster link: heartbeat's UDP media (`ucast`, `bcast`) on
+//! The cluster link: heartbeat's UDP media (`ucast`, `bcast`, `mcast`) on
 //! `udpport`. Every message goes out on every medium, signed with the
 //! active authkeys key; what comes in is authenticated, checked against
 //! the replay rules per sender, and handed over as a [`Message`].
 //!
 //! Like heartbeat, the receiving socket is bound to the port on all
 //! addresses and, when an interface is named, to that interface
-//! (SO_BINDTODEVICE); the socket sends with IPTOS_LOWDELAY.
+//! (SO_BINDTODEVICE); the socket sends with IPTOS_LOWDELAY. An `mcast`
+//! medium joins its group on its interface and sends to it with the
+//! medium's TTL and loop setting (one socket: the last medium's TTL and
+//! loop win; with media on several interfaces, multicast leaves by the
+//! route to the group).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,20 +31,45 @@ pub struct LinkSpec {
     pub destinations: Vec<SocketAddr>,
     /// Sending to a broadcast address.
     pub broadcast: bool,
+    /// Multicast groups to join.
+    pub groups: Vec<Group>,
+}
+
+/// An `mcast dev group port ttl loop` medium's group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The group address.
+    pub group: Ipv4Addr,
+    /// Joined on this interface.
+    pub interface: String,
+    /// TTL of what is sent.
+    pub ttl: u8,
+    /// Whether our own messages come back to us.
+    pub loopback: bool,
+}
+
+/// An interface's index, from sysfs.
+fn ifindex(dev: &str) -> std::io::Result<u32> {
+    let path = format!("/sys/class/net/{dev}/ifindex");
+    std::fs::read_to_string(&path)?
+        .trim()
+        .parse()
+        .map_err(|e| std::io::Error::other(format!("{path}: {e}")))
 }
 
 impl LinkSpec {
     /// The link of ha.cf's `ucast`/`bcast` media. A `bcast` medium sends
     /// to 255.255.255.255 on its interface (heartbeat takes the
     /// interface's broadcast address; with the socket bound to the
-    /// interface the limited broadcast reaches the same hosts).
-    /// `mcast` and `serial` are not supported yet: an error names them.
+    /// interface the limited broadcast reaches the same hosts). IPv6
+    /// groups and `serial` are refused with an error that names them.
     pub fn of(media: &[Medium], udpport: u16) -> Result<LinkSpec, String> {
         let mut spec = LinkSpec {
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), udpport),
             device: None,
             destinations: Vec::new(),
             broadcast: false,
+            groups: Vec::new(),
         };
         let mut devices: Vec<String> = Vec::new();
         for m in media {
@@ -59,8 +88,30 @@ impl LinkSpec {
                     spec.destinations
                         .push(SocketAddr::new(IpAddr::V4(Ipv4Addr::BROADCAST), *port));
                 }
-                Medium::Mcast { .. } => {
-                    return Err("mcast media are not supported yet: use ucast or bcast".to_owned());
+                Medium::Mcast {
+                    interface,
+                    group: IpAddr::V4(group),
+                    port,
+                    ttl,
+                    loopback,
+                } => {
+                    devices.push(interface.clone());
+                    spec.destinations
+                        .push(SocketAddr::new(IpAddr::V4(*group), *port));
+                    spec.groups.push(Group {
+                        group: *group,
+                        interface: interface.clone(),
+                        ttl: *ttl,
+                        loopback: *loopback,
+                    });
+                }
+                Medium::Mcast {
+                    group: IpAddr::V6(group),
+                    ..
+                } => {
+                    return Err(format!(
+                        "mcast6 {group}: IPv6 multicast media are not supported yet: use mcast, ucast or bcast"
+                    ));
                 }
                 Medium::Serial { device, .. } => {
                     return Err(format!(
@@ -70,7 +121,7 @@ impl LinkSpec {
             }
         }
         if spec.destinations.is_empty() {
-            return Err("ha.cf names no ucast or bcast medium".to_owned());
+            return Err("ha.cf names no ucast, bcast or mcast medium".to_owned());
         }
         // One socket: bound to the interface when every medium names the
         // same one, else listening on all of them.
@@ -114,6 +165,8 @@ pub struct Link {
     guards: HashMap<String, ReplayGuard>,
     /// The receive buffer, kept between datagrams.
     buf: Vec<u8>,
+    /// Whether the last send failed (so a dead link is logged once).
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl Link {
@@ -132,6 +185,20 @@ impl Link {
         if spec.broadcast {
             s.set_broadcast(true)?;
         }
+        for g in &spec.groups {
+            let index = ifindex(&g.interface).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("mcast {}: {e}", g.interface))
+            })?;
+            s.join_multicast_v4_n(&g.group, &socket2::InterfaceIndexOrAddress::Index(index))
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("joining {} on {}: {e}", g.group, g.interface),
+                    )
+                })?;
+            s.set_multicast_ttl_v4(u32::from(g.ttl))?;
+            s.set_multicast_loop_v4(g.loopback)?;
+        }
         if spec.bind.is_ipv4() {
             // IPTOS_LOWDELAY, as heartbeat; best effort.
             let _ = s.set_tos_v4(0x10);
@@ -146,6 +213,7 @@ impl Link {
             active,
             guards: HashMap::new(),
             buf: vec![0; MAX_MESSAGE + 1],
+            failing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -165,6 +233,11 @@ impl Link {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+
+    /// Records whether sending fails now; returns whether it did before.
+    pub fn set_failing(&self, now: bool) -> bool {
+        self.failing.swap(now, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits for the next datagram and judges it.
@@ -221,6 +294,7 @@ mod tests {
                     .unwrap_or_else(|_| unreachable!("a test address")),
             ],
             broadcast: false,
+            groups: Vec::new(),
         }
     }
 
@@ -315,6 +389,27 @@ mod tests {
         assert_eq!(one.device.as_deref(), Some("eth0"));
         assert!(s.broadcast);
         assert_eq!(s.destinations.len(), 2);
+        let mcast = [Medium::Mcast {
+            interface: "eth0".into(),
+            group: "225.0.0.1".parse().unwrap_or_else(|_| unreachable!()),
+            port: 694,
+            ttl: 1,
+            loopback: false,
+        }];
+        let m = LinkSpec::of(&mcast, 694).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            m.destinations,
+            ["225.0.0.1:694".parse().unwrap_or_else(|_| unreachable!())]
+        );
+        assert_eq!(m.groups[0].group, Ipv4Addr::new(225, 0, 0, 1));
+        let mcast6 = [Medium::Mcast {
+            interface: "eth0".into(),
+            group: "ff02::1:2".parse().unwrap_or_else(|_| unreachable!()),
+            port: 694,
+            ttl: 1,
+            loopback: false,
+        }];
+        assert!(LinkSpec::of(&mcast6, 694).unwrap_err().contains("mcast6"));
         let serial = [Medium::Serial {
             device: "/dev/ttyS0".into(),
             baud: 19200,

@@ -36,10 +36,20 @@ impl Sets {
     }
 }
 
-/// Sends `m` on the link; a failure is logged, not fatal.
+/// Sends `m` on the link; a failure is logged (once until sending works
+/// again: a link that is down fails every keepalive), not fatal.
 async fn send(link: &Link, m: &super::wire::Message) {
-    if let Err(e) = link.send(m).await {
-        tracing::warn!("failover: {e}");
+    match link.send(m).await {
+        Err(e) => {
+            if !link.set_failing(true) {
+                tracing::warn!("failover: {e} (logged once until sending works again)");
+            }
+        }
+        Ok(()) => {
+            if link.set_failing(false) {
+                tracing::info!("failover: sending to the peer works again");
+            }
+        }
     }
 }
 
@@ -280,6 +290,21 @@ pub async fn run(
     Ok(())
 }
 
+/// Announces `v` beside the loop (keepalives must not wait): 5 gratuitous
+/// ARPs 200 ms apart as IPaddr2, and the same again 2 s later for
+/// neighbours that missed them.
+fn announce(vips: &Arc<Vips>, v: &Vip) {
+    let (vips, v) = (Arc::clone(vips), v.clone());
+    tokio::spawn(async move {
+        for pause in [Duration::ZERO, Duration::from_secs(2)] {
+            tokio::time::sleep(pause).await;
+            if let Err(e) = vips.announce(&v, 5, Duration::from_millis(200)).await {
+                tracing::warn!("failover: {e}");
+            }
+        }
+    });
+}
+
 async fn carry_out(
     actions: &[Action],
     sets: &Sets,
@@ -294,24 +319,16 @@ async fn carry_out(
                     match vips.add(v).await {
                         Ok(_) => {
                             tracing::info!("failover: took {v}");
-                            // Announced beside the loop (keepalives must
-                            // not wait): 5 gratuitous ARPs 200 ms apart as
-                            // IPaddr2, and the same again 2 s later for
-                            // neighbours that missed them.
-                            let (vips, v) = (Arc::clone(vips), v.clone());
-                            tokio::spawn(async move {
-                                for pause in [Duration::ZERO, Duration::from_secs(2)] {
-                                    tokio::time::sleep(pause).await;
-                                    if let Err(e) =
-                                        vips.announce(&v, 5, Duration::from_millis(200)).await
-                                    {
-                                        tracing::warn!("failover: {e}");
-                                    }
-                                }
-                            });
+                            announce(vips, v);
                         }
                         Err(e) => tracing::error!("failover: {e}"),
                     }
+                }
+            }
+            Action::Announce { local, foreign } => {
+                for v in sets.chosen(*local, *foreign) {
+                    tracing::info!("failover: announcing {v} again (the peer let it go)");
+                    announce(vips, v);
                 }
             }
             Action::Release { local, foreign } => {

@@ -28,13 +28,28 @@ pub struct Lab {
     /// d1, d2, the ping node, the switch.
     pub ns: [String; 4],
     dir: tempfile::TempDir,
+    /// tcpdump on the bridge, when started.
+    capture: std::sync::Mutex<Option<Child>>,
+}
+
+/// How the directors talk (ha.cf's medium line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    Ucast,
+    Bcast,
+    Mcast,
 }
 
 pub const VIP: &str = "10.197.0.100/24";
 
 impl Lab {
-    /// A lab whose ha.cf has these timer lines.
+    /// A lab whose ha.cf has these timer lines (ucast).
     pub fn new(timers: &str) -> Lab {
+        Lab::with_medium(timers, Medium::Ucast)
+    }
+
+    /// A lab whose ha.cf has these timer lines and medium.
+    pub fn with_medium(timers: &str, medium: Medium) -> Lab {
         // Unique per lab: the tests of this file run in parallel.
         static LABS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let id = format!(
@@ -69,10 +84,15 @@ impl Lab {
         for (i, peer) in [(1, "10.197.0.2"), (2, "10.197.0.1")] {
             let d = dir.path().join(format!("d{i}"));
             std::fs::create_dir(&d).unwrap();
+            let medium = match medium {
+                Medium::Ucast => format!("ucast lan0 {peer}"),
+                Medium::Bcast => "bcast lan0".to_owned(),
+                Medium::Mcast => "mcast lan0 225.0.0.197 694 1 0".to_owned(),
+            };
             std::fs::write(
                 d.join("ha.cf"),
                 format!(
-                    "{timers}udpport 694\nucast lan0 {peer}\nping 10.197.0.21\nauto_failback on\nnode d1\nnode d2\n"
+                    "{timers}udpport 694\n{medium}\nping 10.197.0.21\nauto_failback on\nnode d1\nnode d2\n"
                 ),
             )
             .unwrap();
@@ -84,7 +104,86 @@ impl Lab {
             )
             .unwrap();
         }
-        Lab { ns, dir }
+        Lab {
+            ns,
+            dir,
+            capture: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Starts tcpdump on the bridge (ARP only) and waits until it listens.
+    pub fn capture_arp(&self) {
+        let out = self.dir.path().join("arp.txt");
+        let err = self.dir.path().join("tcpdump.err");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns[3],
+                "tcpdump",
+                "-i",
+                "br0",
+                "-l",
+                "-n",
+                "-e",
+                "arp",
+            ])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        *self.capture.lock().unwrap() = Some(child);
+        let start = Instant::now();
+        while !std::fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("listening on")
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "tcpdump did not start: {}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many gratuitous ARPs for the VIP node `dN` has sent since the
+    /// capture started.
+    pub fn garps_from(&self, node: usize) -> usize {
+        let mac = self.mac(node);
+        std::fs::read_to_string(self.dir.path().join("arp.txt"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains(&format!("{mac} > ff:ff:ff:ff:ff:ff"))
+                    && l.contains("who-has 10.197.0.100 tell 10.197.0.100")
+            })
+            .count()
+    }
+
+    /// Waits until node `dN` has sent at least `n` gratuitous ARPs.
+    pub fn wait_garps(&self, node: usize, n: usize, what: &str) {
+        let start = Instant::now();
+        while self.garps_from(node) < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{what}: {} gratuitous ARPs from d{node} on the bridge, want {n}",
+                self.garps_from(node)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Takes node `dN`'s lan0 down or up.
+    pub fn link(&self, node: usize, up: bool) {
+        ip(&[
+            "-n",
+            &self.ns[node - 1],
+            "link",
+            "set",
+            "lan0",
+            if up { "up" } else { "down" },
+        ]);
     }
 
     pub fn conf(&self, node: usize) -> PathBuf {
@@ -170,6 +269,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if let Some(mut c) = self.capture.lock().map(|mut c| c.take()).unwrap_or(None) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         for n in &self.ns {
             let _ = Command::new("ip").args(["netns", "del", n]).status();
         }
