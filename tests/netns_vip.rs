@@ -1,8 +1,10 @@
 //! Virtual IPs added, announced and removed through rtnetlink, in network
 //! namespaces the test makes (root and iproute2 needed): the "director"
 //! namespace gets the VIP; the "neighbour" namespace on the other end of
-//! a veth pair (with arp_accept, so a gratuitous ARP creates its entry)
-//! must learn the VIP's MAC from the announcement alone.
+//! a veth pair (with arp_accept, so a gratuitous ARP creates its entry;
+//! for IPv6 accept_untracked_na with forwarding, so an unsolicited
+//! neighbour advertisement does) must learn the VIP's MAC from the
+//! announcement alone.
 #![allow(clippy::unwrap_used)] // test setup
 
 use std::process::Command;
@@ -19,6 +21,14 @@ fn vip() -> Vip {
     Vip {
         addr: "10.198.0.100".parse().unwrap(),
         prefix: 24,
+        interface: "veth0".into(),
+    }
+}
+
+fn vip6() -> Vip {
+    Vip {
+        addr: "2001:db8:198::100".parse().unwrap(),
+        prefix: 64,
         interface: "veth0".into(),
     }
 }
@@ -41,6 +51,15 @@ async fn vip_inside_namespace() {
             vips.announce(&v, 3, Duration::from_millis(100))
                 .await
                 .unwrap();
+        }
+        "add6" => {
+            let v = vip6();
+            assert!(vips.add(&v).await.unwrap(), "added");
+            assert!(vips.has(&v).await.unwrap());
+            vips.announce(&v, 3, Duration::from_millis(100))
+                .await
+                .unwrap();
+            assert!(vips.remove(&v).await.unwrap(), "removed");
         }
         "remove" => {
             assert!(vips.remove(&v).await.unwrap(), "removed");
@@ -95,7 +114,8 @@ fn a_vip_is_added_announced_and_removed() {
         ip(&["-n", &d, "link", "set", "veth0", "up"]);
         ip(&["-n", &n, "link", "set", "veth1", "up"]);
         let sysctl = Command::new("ip")
-            .args(["netns", "exec", &n, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/all/arp_accept; echo 1 > /proc/sys/net/ipv4/conf/veth1/arp_accept"])
+            .args(["netns", "exec", &n, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/all/arp_accept; echo 1 > /proc/sys/net/ipv4/conf/veth1/arp_accept; \
+                echo 1 > /proc/sys/net/ipv6/conf/all/forwarding; echo 1 > /proc/sys/net/ipv6/conf/veth1/accept_untracked_na"])
             .status()
             .unwrap();
         assert!(sysctl.success());
@@ -121,6 +141,28 @@ fn a_vip_is_added_announced_and_removed() {
         );
         run("remove");
         assert!(!ip(&["-n", &d, "addr", "show", "dev", "veth0"]).contains("10.198.0.100"));
+        // IPv6: the neighbour learns the VIP from the unsolicited NA (once
+        // its own IPv6 is up: a link-local address past its DAD).
+        for _ in 0..50 {
+            let a = ip(&["-n", &n, "-6", "addr", "show", "dev", "veth1"]);
+            if a.contains("fe80") && !a.contains("tentative") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        run("add6");
+        let mut learnt = String::new();
+        for _ in 0..20 {
+            learnt = ip(&["-n", &n, "-6", "neigh", "show", "2001:db8:198::100"]);
+            if learnt.contains(&mac) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            learnt.contains(&mac),
+            "IPv6 neighbour table: `{learnt}`, want {mac}"
+        );
         run("errors");
     });
     let _ = Command::new("ip").args(["netns", "del", &d]).status();

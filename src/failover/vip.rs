@@ -3,10 +3,12 @@
 //! takeover with gratuitous ARP (IPaddr2 sends 5, 200 ms apart) so the
 //! neighbours' ARP caches follow at once.
 //!
-//! IPv6 VIPs are added with IFA_F_NODAD (usable at once); their
-//! unsolicited neighbour advertisements are not sent yet.
+//! IPv6 VIPs are added with IFA_F_NODAD (usable at once) and announced
+//! with unsolicited neighbour advertisements to all nodes (ff02::1, the
+//! Override flag set, from the VIP itself, hop limit 255), as IPaddr2's
+//! `send_ua` does.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
@@ -148,12 +150,10 @@ impl Vips {
         Ok(true)
     }
 
-    /// Announces an IPv4 `v`: `count` gratuitous ARP requests ("who-has
-    /// VIP tell VIP" from the interface's address) `gap` apart.
+    /// Announces `v`: `count` gratuitous ARP requests ("who-has VIP tell
+    /// VIP") for IPv4, unsolicited neighbour advertisements for IPv6,
+    /// `gap` apart.
     pub async fn announce(&self, v: &Vip, count: u32, gap: Duration) -> Result<(), String> {
-        let IpAddr::V4(ip) = v.addr else {
-            return Ok(()); // unsolicited NA: not yet
-        };
         let (index, mac) = self.link(&v.interface).await?;
         let mac: [u8; 6] = mac
             .try_into()
@@ -162,7 +162,12 @@ impl Vips {
             if i > 0 {
                 tokio::time::sleep(gap).await;
             }
-            gratuitous_arp(index, mac, ip).map_err(|e| format!("gratuitous ARP for {v}: {e}"))?;
+            match v.addr {
+                IpAddr::V4(ip) => gratuitous_arp(index, mac, ip)
+                    .map_err(|e| format!("gratuitous ARP for {v}: {e}"))?,
+                IpAddr::V6(ip) => unsolicited_na(&v.interface, index, mac, ip)
+                    .map_err(|e| format!("neighbour advertisement for {v}: {e}"))?,
+            }
         }
         Ok(())
     }
@@ -212,9 +217,48 @@ fn gratuitous_arp(index: u32, mac: [u8; 6], ip: Ipv4Addr) -> std::io::Result<()>
     Ok(())
 }
 
+/// The ICMPv6 neighbour advertisement announcing `ip` at `mac`: Override
+/// set, not Solicited, the target link-layer address option (the kernel
+/// fills the checksum of a raw ICMPv6 socket).
+fn na_body(mac: [u8; 6], ip: Ipv6Addr) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b[0] = 136; // neighbour advertisement
+    b[4] = 0x20; // Override
+    b[8..24].copy_from_slice(&ip.octets());
+    b[24] = 2; // target link-layer address
+    b[25] = 1; // 8 bytes
+    b[26..32].copy_from_slice(&mac);
+    b
+}
+
+/// Sends one unsolicited neighbour advertisement for `ip` from `ip` to
+/// all nodes on interface `dev` (index `index`).
+fn unsolicited_na(dev: &str, index: u32, mac: [u8; 6], ip: Ipv6Addr) -> std::io::Result<()> {
+    let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+    s.bind_device(Some(dev.as_bytes()))?;
+    // Receivers drop neighbour discovery with any other hop limit.
+    s.set_multicast_hops_v6(255)?;
+    s.set_multicast_if_v6(index)?;
+    s.bind(&SocketAddr::new(IpAddr::V6(ip), 0).into())?;
+    let all_nodes = SocketAddrV6::new(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), 0, 0, index);
+    s.send_to(&na_body(mac, ip), &all_nodes.into())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_na_body_announces_with_override() {
+        let b = na_body(
+            [2, 0, 0, 0, 0, 1],
+            "2001:db8::100".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(&b[..8], &[136, 0, 0, 0, 0x20, 0, 0, 0]);
+        assert_eq!(&b[8..12], &[0x20, 0x01, 0x0d, 0xb8]);
+        assert_eq!(&b[24..], &[2, 1, 2, 0, 0, 0, 0, 1]);
+    }
 
     #[test]
     fn the_arp_body_is_a_gratuitous_request() {
