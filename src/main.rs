@@ -178,7 +178,8 @@ fn run(
     // Failover (ha.cf) is checked before anything starts.
     let failover = match &c.failover {
         Some(f) if !dry_run => {
-            lvsd::failover::run::plan(f, hostname).map_err(|e| anyhow::anyhow!("failover: {e}"))?;
+            lvsd::failover::run::plan(f, hostname, &lvsd::failover::routes::read())
+                .map_err(|e| anyhow::anyhow!("failover: {e}"))?;
             Some(f.clone())
         }
         Some(_) => {

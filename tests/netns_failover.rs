@@ -212,11 +212,16 @@ fn the_active_directors_link_goes_down_and_comes_back() {
 }
 
 /// The same cluster over heartbeat's other media: `bcast lan0` and
-/// `mcast lan0 225.0.0.197 694 1 0`. Cold start, then kill -9 of d1.
+/// `mcast lan0 225.0.0.197 694 1 0`. Cold start, then kill -9 of d1. The
+/// mcast lab writes the VIP bare in haresources (`d1 10.197.0.100`): its
+/// prefix and interface come from the connected route, as IPaddr2's.
 #[test]
 fn broadcast_and_multicast_media() {
     for medium in [Medium::Bcast, Medium::Mcast] {
         let lab = Lab::with_medium(TIMERS_HEARTBEAT, medium);
+        if medium == Medium::Mcast {
+            lab.haresources("d1 10.197.0.100\n");
+        }
         lab.capture_arp();
         let mut d1 = lab.start(1);
         let mut d2 = lab.start(2);

@@ -54,8 +54,14 @@ async fn send(link: &Link, m: &super::wire::Message) {
 }
 
 /// This node's and its peer's names, and the VIP sets, from the config;
-/// `me` is this host's name (`uname -n`).
-pub fn plan(f: &Failover, me: &str) -> Result<(String, Sets), String> {
+/// `me` is this host's name (`uname -n`). A VIP written without prefix or
+/// interface takes them from `routes` (this host's connected routes), as
+/// IPaddr2 does.
+pub fn plan(
+    f: &Failover,
+    me: &str,
+    routes: &[super::routes::Route],
+) -> Result<(String, Sets), String> {
     let me = me.to_ascii_lowercase();
     let nodes: Vec<String> = f.ha.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
     if !nodes.contains(&me) {
@@ -75,17 +81,32 @@ pub fn plan(f: &Failover, me: &str) -> Result<(String, Sets), String> {
     for g in &f.resources {
         for r in &g.resources {
             let Resource::Ip(v) = r else { continue };
-            let (Some(prefix), Some(interface)) = (v.prefix, &v.interface) else {
-                return Err(format!(
-                    "haresources: write the prefix and interface of {} ({}::{}/PREFIX/IFACE)",
-                    v.address, v.agent, v.address
-                ));
+            let found = super::routes::find(routes, v.address);
+            let (prefix, interface) = match (v.prefix, &v.interface, &found) {
+                (Some(p), Some(i), _) => (p, i.clone()),
+                (p, i, Some((rp, ri))) => (p.unwrap_or(*rp), i.clone().unwrap_or(ri.clone())),
+                (_, _, None) => {
+                    return Err(format!(
+                        "{}: no interface of this host has a connected route to {}: \
+                         write its prefix and interface ({}::{}/PREFIX/IFACE)",
+                        g.origin
+                            .0
+                            .as_ref()
+                            .map_or("haresources".to_owned(), |l| format!(
+                                "{}:{}",
+                                l.file, l.line
+                            )),
+                        v.address,
+                        v.agent,
+                        v.address
+                    ));
+                }
             };
             let vip = Vip {
                 addr: v.address,
                 prefix,
                 // `eth0:label`: the address goes on eth0.
-                interface: interface.split(':').next().unwrap_or(interface).to_owned(),
+                interface: interface.split(':').next().unwrap_or(&interface).to_owned(),
             };
             if g.node.eq_ignore_ascii_case(&me) {
                 sets.local.push(vip);
@@ -131,7 +152,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     mut commands: tokio::sync::mpsc::Receiver<crate::control::Request>,
 ) -> Result<(), String> {
-    let (peer, sets) = plan(f, me)?;
+    let (peer, sets) = plan(f, me, &super::routes::read())?;
     let me = me.to_ascii_lowercase();
     let timers = Timers::of(&f.ha);
     let active = f

@@ -111,6 +111,13 @@ impl Lab {
         }
     }
 
+    /// Rewrites both directors' haresources (before they start).
+    pub fn haresources(&self, text: &str) {
+        for node in ["d1", "d2"] {
+            std::fs::write(self.dir.path().join(node).join("haresources"), text).unwrap();
+        }
+    }
+
     /// Starts tcpdump on the bridge (ARP only) and waits until it listens.
     pub fn capture_arp(&self) {
         let out = self.dir.path().join("arp.txt");
