@@ -234,6 +234,12 @@ fn run(
             let _ = rx.wait_for(|s| *s).await;
         };
         let shutdown = stopped(stop_rx.clone());
+        let sync = c.global.lvs_sync_daemon.clone();
+        if sync.is_some() && failover.is_none() {
+            tracing::warn!(
+                "lvs_sync_daemon: the sync daemon follows the failover role, and failover (ha.cf) is not running: not started"
+            );
+        }
         let failover_task = failover.map(|f| {
             let me = hostname.to_owned();
             let rx = stop_rx.clone();
@@ -245,7 +251,7 @@ fn run(
                 }
             });
             tokio::spawn(async move {
-                if let Err(e) = lvsd::failover::run::run(&f, &me, stopped(rx), cmd_rx).await {
+                if let Err(e) = lvsd::failover::run::run(&f, &me, sync, stopped(rx), cmd_rx).await {
                     tracing::error!("failover stopped: {e}");
                 }
             })

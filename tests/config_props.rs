@@ -363,7 +363,7 @@ fn config_model() -> impl Strategy<Value = Config> {
                             LogTarget::File("/var/log/lvsd.log".into())
                         },
                         alerts,
-                        emailalertfrom: from.map(|f| format!("{f}@example.com")),
+                        emailalertfrom: from.as_ref().map(|f| format!("{f}@example.com")),
                         execute: Vec::new(),
                         supervised: b[2],
                         fork,
@@ -371,6 +371,10 @@ fn config_model() -> impl Strategy<Value = Config> {
                         readdquiescent: b[4],
                         cleanstop: true,
                         maintenancedir: None,
+                        lvs_sync_daemon: from.as_ref().map(|f| SyncDaemonSpec {
+                            interface: f.chars().take(15).collect(),
+                            sync_id: u8::try_from(cc).unwrap_or(0),
+                        }),
                     },
                     virtuals,
                     failover: None,

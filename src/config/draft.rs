@@ -59,6 +59,7 @@ pub(crate) struct GlobalDraft {
     pub fork: Option<bool>,
     pub readdquiescent: Option<bool>,
     pub maintenancedir: Option<PathBuf>,
+    pub lvs_sync_daemon: Option<SyncDaemonSpec>,
 }
 
 /// How a virtual was named, before names are resolved.
@@ -167,6 +168,7 @@ pub(crate) const GLOBAL_DIRECTIVES: &[&str] = &[
     "cleanstop",
     "smtp",
     "maintenancedir",
+    "lvs_sync_daemon",
 ];
 
 /// Directives of a virtual block.
@@ -436,6 +438,44 @@ pub(crate) fn fallback(
     })
 }
 
+/// `lvs_sync_daemon = INTERFACE [id N]` (keepalived's directive, an lvsd
+/// extension to ldirectord.cf).
+fn sync_daemon(v: &Value, d: &mut Diagnostics) -> Option<SyncDaemonSpec> {
+    let words: Vec<&str> = v.text.split_whitespace().collect();
+    let Some((interface, rest)) = words.split_first() else {
+        d.error(v.loc.clone(), "lvs_sync_daemon needs an interface")
+            .hint("lvs_sync_daemon = eth1 id 1");
+        return None;
+    };
+    let sync_id = match rest {
+        [] => 0,
+        ["id", n] => match n.parse::<u8>() {
+            Ok(n) => n,
+            Err(_) => {
+                d.error(
+                    v.loc.clone(),
+                    format!("invalid lvs_sync_daemon id `{n}`: 0..255"),
+                );
+                return None;
+            }
+        },
+        _ => {
+            d.error(
+                v.loc.clone(),
+                format!(
+                    "invalid lvs_sync_daemon `{}`: write INTERFACE [id N]",
+                    v.text.trim()
+                ),
+            );
+            return None;
+        }
+    };
+    Some(SyncDaemonSpec {
+        interface: (*interface).to_owned(),
+        sync_id,
+    })
+}
+
 /// Splits `host:port`, `[v6]:port`, `[v6]` or `host`.
 pub(crate) fn split_host_port(s: &str) -> (&str, Option<&str>) {
     if let Some(rest) = s.strip_prefix('[') {
@@ -553,6 +593,7 @@ pub(crate) fn set_global(
         "readdquiescent" => g.readdquiescent = yes_no(key, v, d),
         "emailalertfrom" => g.emailalertfrom = non_empty(key, v, d),
         "maintenancedir" => g.maintenancedir = non_empty(key, v, d).map(PathBuf::from),
+        "lvs_sync_daemon" => g.lvs_sync_daemon = sync_daemon(v, d),
         _ => return false,
     }
     true
@@ -1058,6 +1099,7 @@ pub(crate) fn build(
         readdquiescent: g.readdquiescent.unwrap_or(false),
         cleanstop: gi.cleanstop.unwrap_or(true),
         maintenancedir: g.maintenancedir.clone(),
+        lvs_sync_daemon: g.lvs_sync_daemon.clone(),
     };
 
     let mut out = Vec::new();

@@ -362,6 +362,38 @@ mod tests {
     }
 
     #[test]
+    fn lvs_sync_daemon_interface_and_id() {
+        let (c, diags) = read_str("lvs_sync_daemon = eth1 id 7\n");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            c.global.lvs_sync_daemon,
+            Some(SyncDaemonSpec {
+                interface: "eth1".into(),
+                sync_id: 7
+            })
+        );
+        let (c, _) = read_str("lvs_sync_daemon = eth1\n");
+        assert_eq!(c.global.lvs_sync_daemon.map(|s| s.sync_id), Some(0));
+        for (bad, why) in [
+            (
+                "lvs_sync_daemon = eth1 id 300",
+                "invalid lvs_sync_daemon id `300`: 0..255",
+            ),
+            (
+                "lvs_sync_daemon = eth1 port 8848",
+                "invalid lvs_sync_daemon `eth1 port 8848`: write INTERFACE [id N]",
+            ),
+        ] {
+            let (_, diags) = read_str(&format!("{bad}\n"));
+            assert_eq!(
+                diags,
+                [format!("ldirectord.cf:1:19: error: {why}")],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn timeouts_default_to_each_other() {
         let (c, _) = read_str("checktimeout=3\nvirtual=10.0.0.1:80\n\treal=10.0.0.2 gate\n");
         assert_eq!(

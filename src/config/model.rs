@@ -74,6 +74,20 @@ pub struct Global {
     pub cleanstop: bool,
     /// Directory whose files force reals into maintenance (drain).
     pub maintenancedir: Option<PathBuf>,
+    /// The IPVS connection sync daemon, following the failover role
+    /// (keepalived's `lvs_sync_daemon`; an lvsd extension).
+    pub lvs_sync_daemon: Option<SyncDaemonSpec>,
+}
+
+/// `lvs_sync_daemon = INTERFACE [id N]`: the kernel's connection sync
+/// daemon multicasts on INTERFACE with sync id N (0 on a backup accepts
+/// every id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncDaemonSpec {
+    /// The interface.
+    pub interface: String,
+    /// The sync id.
+    pub sync_id: u8,
 }
 
 /// Where log lines go (`logfile=`).

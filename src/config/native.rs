@@ -636,6 +636,13 @@ pub fn write(cfg: &Config) -> String {
     if let Some(m) = &g.maintenancedir {
         let _ = writeln!(o, "maintenancedir = {}", q(&m.display().to_string()));
     }
+    if let Some(s) = &g.lvs_sync_daemon {
+        let _ = writeln!(
+            o,
+            "lvs_sync_daemon = {}",
+            q(&format!("{} id {}", s.interface, s.sync_id))
+        );
+    }
 
     for v in &cfg.virtuals {
         write_virtual(&mut o, v, g);

@@ -91,11 +91,13 @@ impl Hold {
         }
     }
 
-    fn local(self) -> bool {
+    /// Whether the local set is in.
+    pub fn local(self) -> bool {
         matches!(self, Hold::Local | Hold::All)
     }
 
-    fn foreign(self) -> bool {
+    /// Whether the foreign set is in.
+    pub fn foreign(self) -> bool {
         matches!(self, Hold::Foreign | Hold::All)
     }
 

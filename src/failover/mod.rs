@@ -8,8 +8,9 @@
 //! goes); the shells [`link`] (UDP ucast/bcast/mcast, authenticated,
 //! replays dropped), [`vip`] (addresses through rtnetlink, gratuitous ARP,
 //! unsolicited neighbour advertisements) and [`pingnodes`] (echoes every
-//! keepalive, ping groups counting once); and [`run`], the loop that runs
-//! them beside the health checks.
+//! keepalive, ping groups counting once), [`sync`] (the IPVS sync daemon
+//! following the role); and [`run`], the loop that runs them beside the
+//! health checks.
 
 pub mod arbiter;
 pub mod link;
@@ -17,5 +18,6 @@ pub mod pingnodes;
 pub mod protocol;
 pub mod routes;
 pub mod run;
+pub mod sync;
 pub mod vip;
 pub mod wire;

@@ -27,6 +27,14 @@ pub struct Sets {
 }
 
 impl Sets {
+    /// How many VIPs a node holding `h` has, of how many.
+    fn held(&self, h: super::arbiter::Hold) -> (usize, usize) {
+        (
+            self.chosen(h.local(), h.foreign()).count(),
+            self.local.len() + self.foreign.len(),
+        )
+    }
+
     /// The VIPs of the sets named.
     fn chosen(&self, local: bool, foreign: bool) -> impl Iterator<Item = &Vip> {
         self.local
@@ -149,6 +157,7 @@ fn uuid(me: &str) -> [u8; 16] {
 pub async fn run(
     f: &Failover,
     me: &str,
+    sync: Option<crate::config::SyncDaemonSpec>,
     shutdown: impl Future<Output = ()>,
     mut commands: tokio::sync::mpsc::Receiver<crate::control::Request>,
 ) -> Result<(), String> {
@@ -205,6 +214,13 @@ pub async fn run(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
     );
+    let mut sync = sync.map(super::sync::Follower::new);
+    let mut held = arbiter.holds();
+    let mut sync_checked = Instant::now();
+    if let Some(s) = &mut sync {
+        let (n, total) = sets.held(held);
+        s.follow(n, total);
+    }
     tokio::pin!(shutdown);
     loop {
         let now = since(Instant::now());
@@ -295,6 +311,16 @@ pub async fn run(
             }
         };
         carry_out(&actions, &sets, &vips, &link, &mut sender).await;
+        // The sync daemon follows the role: at once when it changes, and
+        // every 10 s (repairing a daemon stopped by hand).
+        if let Some(s) = &mut sync
+            && (arbiter.holds() != held || sync_checked.elapsed() >= Duration::from_secs(10))
+        {
+            held = arbiter.holds();
+            sync_checked = Instant::now();
+            let (n, total) = sets.held(held);
+            s.follow(n, total);
+        }
     }
     // Leaving: the VIPs go, and the peer is told at once.
     for v in sets.local.iter().chain(&sets.foreign) {
@@ -308,6 +334,10 @@ pub async fn run(
     let _ = link.send(&bye).await;
     let gone = sender.leaving(unix_secs(), &loadavg());
     let _ = link.send(&gone).await;
+    if let Some(s) = &mut sync {
+        let (_, total) = sets.held(super::arbiter::Hold::None);
+        s.follow(0, total);
+    }
     Ok(())
 }
 
