@@ -6,7 +6,9 @@
 //! command, asking it for the `#[ignore]`d tests; inside (`IPVS_VM=1`) they
 //! run one after another against the real table, each starting from an
 //! empty one. `ipvsadm` (Debian's, netlink) is in the VM to cross-check
-//! every result with the tool operators use.
+//! every result with the tool operators use. The last one runs two lvsd
+//! directors, each in a network namespace with its own IPVS table, through
+//! a director crash with client traffic and the connection sync daemon.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test setup
 
 use std::collections::BTreeSet;
@@ -1184,4 +1186,287 @@ fn dr_and_tun_traffic() {
     }
     println!("DR/TUN traffic test:\n  {}", report.join("\n  "));
     sh("ip netns del client; ip netns del rd1; ip netns del rd2; ip link del br0");
+}
+
+// ------------------------------------------------- director failover
+
+/// The long download of the director failover test, run by it inside the
+/// client namespace: `GET /big` through the VIP, read slowly (16 KiB every
+/// 10 ms), and one line to `LVSD_DL_OUT` when it ends: `ok BYTES MS` when
+/// every byte the Content-Length promised came, else `fail REASON`.
+#[test]
+#[ignore = "the failover test's download; started by that test"]
+fn traffic_client_download() {
+    use std::io::{Read, Write};
+    let out = std::env::var("LVSD_DL_OUT").expect("LVSD_DL_OUT");
+    let vip: std::net::SocketAddr = std::env::var("LVSD_DL_VIP").unwrap().parse().unwrap();
+    let start = Instant::now();
+    let result = (|| -> std::io::Result<usize> {
+        let mut s = std::net::TcpStream::connect_timeout(&vip, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        s.write_all(b"GET /big HTTP/1.0\r\nHost: vip\r\n\r\n")?;
+        let mut got = Vec::new();
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            let n = s.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let text = String::from_utf8_lossy(&got[..got.len().min(1024)]).into_owned();
+        let (head, _) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| std::io::Error::other("no header"))?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("no Content-Length in {head:?}")))?;
+        let body = got.len() - head.len() - 4;
+        if body == length {
+            Ok(body)
+        } else {
+            Err(std::io::Error::other(format!(
+                "{body} of {length} bytes, then the connection ended"
+            )))
+        }
+    })();
+    let line = match result {
+        Ok(n) => format!("ok {n} {}\n", start.elapsed().as_millis()),
+        Err(e) => format!("fail {e}\n"),
+    };
+    std::fs::write(out, line).unwrap();
+}
+
+/// Two directors, each an lvsd in a network namespace of its own (its own
+/// IPVS table, hostname d1 or d2, heartbeat's files), both checking two
+/// LVS-DR reals; a client on the same bridge (also the ping node). The
+/// client asks every 50 ms, and one long download runs; d1 (holding the
+/// VIP) crashes (kill -9, link down). Without `lvs_sync_daemon` the
+/// download dies at the takeover (d2 does not know the connection and
+/// resets it); with it (master on d1, backup on d2) it completes.
+#[test]
+#[ignore = "runs inside the VM (kernel_tests_in_a_vm)"]
+fn director_failover_with_traffic_and_sync_daemon() {
+    must_be_in_vm();
+    let mut report = Vec::new();
+    for sync in [false, true] {
+        report.extend(director_failover(sync));
+    }
+    println!("director failover test:\n  {}", report.join("\n  "));
+}
+
+fn director_failover(sync: bool) -> Vec<String> {
+    sh("set -e
+        modprobe bridge
+        ip link add br0 type bridge
+        ip link set br0 up
+        i=0
+        for n in dir1 dir2 client rs1 rs2; do
+            i=$((i + 1))
+            ip netns add $n
+            ip link add v$n type veth peer name eth0 netns $n
+            ip link set v$n master br0 up
+            ip -n $n link set eth0 up
+            ip -n $n link set lo up
+        done
+        ip -n dir1 addr add 10.50.0.1/24 dev eth0
+        ip -n dir2 addr add 10.50.0.2/24 dev eth0
+        ip -n client addr add 10.50.0.9/24 dev eth0
+        for n in 1 2; do
+            ip -n rs$n addr add 10.50.0.1$n/24 dev eth0
+            ip -n rs$n addr add 10.50.0.100/32 dev lo
+            ip netns exec rs$n sh -c 'echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore
+                echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce'
+        done");
+    let servers: Vec<Child> = (1..=2)
+        .map(|n| httpd(&format!("rs{n}"), &format!("rs{n}")))
+        .collect();
+    for n in 1..=2 {
+        sh(&format!(
+            "dd if=/dev/zero of=/tmp/www-rs{n}/big bs=1M count=8 2>/dev/null"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut directors = Vec::new();
+    for (i, peer) in [(1, "10.50.0.2"), (2, "10.50.0.1")] {
+        let d = dir.path().join(format!("d{i}"));
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(
+            d.join("ha.cf"),
+            format!(
+                "keepalive 500ms\ndeadtime 2\nwarntime 1\ninitdead 3\ndeadping 2\nudpport 694\n\
+                 ucast eth0 {peer}\nping 10.50.0.9\nauto_failback on\nnode d1\nnode d2\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(d.join("haresources"), "d1 IPaddr2::10.50.0.100/24/eth0\n").unwrap();
+        std::fs::write(d.join("authkeys"), "auth 1\n1 sha1 vm-secret\n").unwrap();
+        sh(&format!("chmod 600 {}/authkeys", d.display()));
+        std::fs::write(
+            d.join("ldirectord.cf"),
+            format!(
+                "checkinterval=1\nnegotiatetimeout=1\nquiescent=no\ncleanstop=yes\n{}\
+                 virtual=10.50.0.100:80\n\treal=10.50.0.11:80 gate\n\treal=10.50.0.12:80 gate\n\
+                 \tservice=http\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n\tscheduler=rr\n",
+                if sync {
+                    "lvs_sync_daemon=eth0 id 7\n"
+                } else {
+                    ""
+                }
+            ),
+        )
+        .unwrap();
+        let log = d.join("lvsd.log");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &format!("dir{i}"),
+                "unshare",
+                "-u",
+                "sh",
+                "-c",
+            ])
+            .arg(format!(
+                "hostname d{i} && exec \"$0\" run --control \"$1\" \"$2\" \"$3\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_lvsd"))
+            .arg(d.join("control.sock"))
+            .arg(d.join("ha.cf"))
+            .arg(d.join("ldirectord.cf"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        directors.push(Lvsd { child, log });
+    }
+    let label = if sync { "with sync" } else { "without sync" };
+    let in_ns = |ns: &str, cmd: &str| sh(&format!("ip netns exec {ns} {cmd}"));
+    let holds_vip = |ns: &str| in_ns(ns, "ip addr show dev eth0").contains("inet 10.50.0.100/24");
+    // Both directors program their own table; d1 takes the VIP.
+    let start = Instant::now();
+    while !(holds_vip("dir1")
+        && ["dir1", "dir2"]
+            .iter()
+            .all(|n| in_ns(n, "ipvsadm -Sn").matches("-a -t").count() == 2))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{label}: cold start did not settle:\n--- d1\n{}\n--- d2\n{}",
+            directors[0].log(),
+            directors[1].log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!holds_vip("dir2"));
+    if sync {
+        // The role decides the daemons.
+        let want = [("dir1", "master"), ("dir2", "backup")];
+        let start = Instant::now();
+        while !want.iter().all(|(n, role)| {
+            in_ns(n, "ipvsadm -L --daemon")
+                .starts_with(&format!("{role} sync daemon (mcast=eth0, syncid=7"))
+        }) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "sync daemons: d1 `{}`, d2 `{}`",
+                in_ns("dir1", "ipvsadm -L --daemon"),
+                in_ns("dir2", "ipvsadm -L --daemon")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let client = Client::start(dir.path(), "10.50.0.100:80");
+    let out = client.out.clone();
+    let t = now_ms();
+    wait_answer(&out, t, "rs1", Duration::from_secs(10));
+    wait_answer(&out, t, "rs2", Duration::from_secs(10));
+    let dl_out = dir.path().join("download");
+    let mut download = Command::new("ip")
+        .args(["netns", "exec", "client"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "traffic_client_download",
+            "--nocapture",
+            "--quiet",
+        ])
+        .env("LVSD_DL_OUT", &dl_out)
+        .env("LVSD_DL_VIP", "10.50.0.100:80")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    if sync {
+        let conns = in_ns("dir2", "ipvsadm -Lnc");
+        assert!(
+            conns.contains("10.50.0.9:"),
+            "d2's backup daemon knows no connection of the client:\n{conns}"
+        );
+    }
+    // d1 crashes: lvsd killed, its link down.
+    let t0 = now_ms();
+    let mut d1 = directors.remove(0);
+    d1.child.kill().unwrap();
+    let _ = d1.child.wait();
+    in_ns("dir1", "ip link set eth0 down");
+    let start = Instant::now();
+    while !holds_vip("dir2") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{label}: d2 never took the VIP:\n{}",
+            directors[0].log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t1 = now_ms();
+    let resumed = wait_answer(&out, t1, "rs1", Duration::from_secs(10)).min(wait_answer(
+        &out,
+        t1,
+        "rs2",
+        Duration::from_secs(10),
+    ));
+    let _ = download.wait();
+    let dl = std::fs::read_to_string(&dl_out).unwrap_or_default();
+    client.stop();
+    let failed = failures_between(&out, t0, now_ms());
+    let mut report = vec![format!(
+        "{label}: d1 crashed -> VIP up on d2 {} ms; first request answered again {} ms after the crash; {} request(s) failed; the long download: {}",
+        t1 - t0,
+        resumed.saturating_sub(t0),
+        failed.len(),
+        dl.trim()
+    )];
+    if sync {
+        assert!(
+            dl.starts_with("ok "),
+            "with the sync daemon the download must survive the failover: {dl}\n--- d2\n{}",
+            directors[0].log()
+        );
+        let daemons = in_ns("dir2", "ipvsadm -L --daemon");
+        assert!(
+            daemons.starts_with("master sync daemon (mcast=eth0, syncid=7"),
+            "d2 holds the VIP: it runs the master daemon: {daemons}"
+        );
+        report.push("with sync: d2 now runs the master sync daemon".to_owned());
+    } else {
+        assert!(
+            dl.starts_with("fail "),
+            "without the sync daemon d2 cannot know the download's connection: {dl}"
+        );
+    }
+    let d2 = directors.remove(0);
+    d2.stop();
+    for s in servers {
+        end(s);
+    }
+    sh(
+        "for n in dir1 dir2 client rs1 rs2; do ip link del v$n; ip netns del $n; done; ip link del br0; rm -rf /tmp/www-rs1 /tmp/www-rs2",
+    );
+    report
 }
