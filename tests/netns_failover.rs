@@ -21,12 +21,14 @@ use lab::{Lab, Medium, TIMERS_HEARTBEAT, cut, sigterm};
 #[test]
 fn two_directors_cold_start_kill_failback_and_stop() {
     let lab = Lab::new(TIMERS_HEARTBEAT);
+    lab.capture_arp();
     let mut d1 = lab.start(1);
     let mut d2 = lab.start(2);
     let mut report = Vec::new();
 
     // Cold start: the preferred node (d1, first in haresources) takes it.
     let t = lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
+    lab.wait_garps(1, 5, "cold start");
     report.push(format!("cold start -> VIP on d1: {:.2} s", t.as_secs_f64()));
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
@@ -40,6 +42,7 @@ fn two_directors_cold_start_kill_failback_and_stop() {
     d1.kill().unwrap();
     let _ = d1.wait();
     let t = lab.wait_vip([true, true], Duration::from_secs(5), "d1 killed");
+    lab.wait_garps(2, 5, "d1 killed");
     report.push(format!(
         "d1 killed -> VIP up on d2: {:.2} s (deadtime 2 s)",
         t.as_secs_f64()
@@ -47,16 +50,22 @@ fn two_directors_cold_start_kill_failback_and_stop() {
     assert!(lab.log(2).contains("the peer is dead"), "{}", lab.log(2));
 
     // d1 comes back: auto_failback on hands the VIP back to it.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = lab.garps_from(1);
     let mut d1 = lab.start(1);
     let t = lab.wait_vip([true, false], Duration::from_secs(10), "d1 back");
+    lab.wait_garps(1, before + 5, "d1 back");
     report.push(format!(
         "d1 restarted -> VIP back on d1 only: {:.2} s",
         t.as_secs_f64()
     ));
 
     // An orderly stop of d1: it releases the VIP and d2 takes it.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = lab.garps_from(2);
     sigterm(&mut d1);
     let t = lab.wait_vip([false, true], Duration::from_secs(1), "d1 stopped");
+    lab.wait_garps(2, before + 5, "d1 stopped");
     report.push(format!("d1 stopped -> VIP on d2: {:.2} s", t.as_secs_f64()));
     sigterm(&mut d2);
     lab.wait_vip([false, false], Duration::from_secs(5), "both stopped");
@@ -67,6 +76,7 @@ fn two_directors_cold_start_kill_failback_and_stop() {
 #[test]
 fn ping_node_loss_moves_the_vip_and_the_repair_brings_it_back_every_time() {
     let lab = Lab::new(TIMERS_HEARTBEAT);
+    lab.capture_arp();
     let mut d1 = lab.start(1);
     let mut d2 = lab.start(2);
     lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
@@ -75,18 +85,24 @@ fn ping_node_loss_moves_the_vip_and_the_repair_brings_it_back_every_time() {
     let mut report = Vec::new();
     for round in 1..=3 {
         // The ping node stops answering d1 (its replies are dropped).
+        let garps = lab.garps_from(2);
         cut(&lab.ns[2], "10.197.0.1", true);
         let t = lab.wait_vip(
             [false, true],
             Duration::from_secs(8),
             "d1 lost its ping node",
         );
+        lab.wait_garps(2, garps + 5, "d1 lost its ping node");
         report.push(format!(
             "round {round}: ping loss on d1 -> VIP on d2: {:.2} s",
             t.as_secs_f64()
         ));
+        // (let d2's repeated burst, 2 s after the first, pass)
+        std::thread::sleep(Duration::from_millis(2500));
+        let garps = lab.garps_from(1);
         cut(&lab.ns[2], "10.197.0.1", false);
         let t = lab.wait_vip([true, false], Duration::from_secs(8), "ping path repaired");
+        lab.wait_garps(1, garps + 5, "ping path repaired");
         report.push(format!(
             "round {round}: repaired -> VIP back on d1: {:.2} s",
             t.as_secs_f64()
@@ -95,6 +111,35 @@ fn ping_node_loss_moves_the_vip_and_the_repair_brings_it_back_every_time() {
     sigterm(&mut d1);
     sigterm(&mut d2);
     println!("ipfail lab:\n  {}", report.join("\n  "));
+}
+
+/// auto_failback off: the ping loss moves the VIP, and the repair leaves
+/// it where it is.
+#[test]
+fn with_auto_failback_off_the_repair_leaves_the_vip_where_it_is() {
+    let lab = Lab::new(TIMERS_HEARTBEAT);
+    lab.auto_failback("off");
+    let mut d1 = lab.start(1);
+    let mut d2 = lab.start(2);
+    lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
+    std::thread::sleep(Duration::from_secs(3));
+    cut(&lab.ns[2], "10.197.0.1", true);
+    lab.wait_vip(
+        [false, true],
+        Duration::from_secs(8),
+        "d1 lost its ping node",
+    );
+    cut(&lab.ns[2], "10.197.0.1", false);
+    // Well past deadping + 2 x keepalive: still on d2.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        [lab.has_vip(1), lab.has_vip(2)],
+        [false, true],
+        "auto_failback off: the VIP stays on d2\n{}",
+        lab.log(1)
+    );
+    sigterm(&mut d1);
+    sigterm(&mut d2);
 }
 
 #[test]

@@ -111,6 +111,18 @@ impl Lab {
         }
     }
 
+    /// Sets both directors' auto_failback (before they start).
+    pub fn auto_failback(&self, value: &str) {
+        for node in 1..=2 {
+            let text = std::fs::read_to_string(self.conf(node)).unwrap();
+            std::fs::write(
+                self.conf(node),
+                text.replace("auto_failback on", &format!("auto_failback {value}")),
+            )
+            .unwrap();
+        }
+    }
+
     /// Rewrites both directors' haresources (before they start).
     pub fn haresources(&self, text: &str) {
         for node in ["d1", "d2"] {
