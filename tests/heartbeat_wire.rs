@@ -184,15 +184,31 @@ fn heartbeats_messages_mean_what_the_arbiter_needs() {
     let keys = [lab_key()];
     let mut seen_by_d1 = Vec::new();
     let mut seen_by_d2 = Vec::new();
+    let mut node_requests = Vec::new();
     for p in capture().iter().filter(|p| p.udp) {
         let m = open(&p.payload, &keys).unwrap();
         if let Meaning::Inputs(i) = meaning(&m, "d1", "d2") {
             seen_by_d1.extend(i);
         }
-        if let Meaning::Inputs(i) = meaning(&m, "d2", "d1") {
-            seen_by_d2.extend(i);
+        match meaning(&m, "d2", "d1") {
+            Meaning::Inputs(i) => seen_by_d2.extend(i),
+            Meaning::NodesRequested(uuid) => node_requests.push(uuid),
+            _ => {}
         }
     }
+    // d1 restarted: it said `starting`, and asked d2 for the node list
+    // (from its own UUID, which d2's answer must name).
+    assert!(seen_by_d2.contains(&Input::PeerStarting));
+    assert_eq!(
+        node_requests,
+        [Some([
+            0xb9, 0x84, 0x3f, 0x05, 0x1c, 0x82, 0x45, 0x4f, 0x81, 0x80, 0xbf, 0x23, 0xd4, 0x5d,
+            0x45, 0x79
+        ])]
+    );
+    // ipfail on d2 told d1 it reaches more ping nodes, and later as many.
+    assert!(seen_by_d1.contains(&Input::PeerPingCompared(std::cmp::Ordering::Greater)));
+    assert!(seen_by_d2.contains(&Input::PeerPingCompared(std::cmp::Ordering::Equal)));
     let alive = Input::PeerAlive {
         deadtime: Some(std::time::Duration::from_millis(2000)),
     };
@@ -240,7 +256,6 @@ fn lvsds_status_is_read_back_as_heartbeat_reads_it() {
     });
     let bytes = s
         .status(
-            true,
             std::time::Duration::from_millis(2000),
             0x6b02_70fa,
             "0.00 0.00 0.00 1/1 1",
@@ -256,4 +271,49 @@ fn lvsds_status_is_read_back_as_heartbeat_reads_it() {
     );
     let mut g = ReplayGuard::default();
     assert_eq!(g.check(m.hex("hg").unwrap(), m.hex("seq")), Freshness::New);
+}
+
+/// lvsd's answers to heartbeat have the fields heartbeat's own have, in
+/// the same order (the capture's repnodes, you_are_dead, starting).
+#[test]
+fn lvsds_answers_have_heartbeats_fields() {
+    use lvsd::failover::protocol::{Identity, Sender};
+    let keys = [lab_key()];
+    let names = |m: &lvsd::failover::wire::Message| -> Vec<String> {
+        m.fields
+            .iter()
+            .map(|f| f.name.clone())
+            .filter(|n| n != "auth")
+            .collect()
+    };
+    let theirs = |t: &str| {
+        capture()
+            .iter()
+            .filter(|p| p.udp)
+            .map(|p| open(&p.payload, &keys).unwrap())
+            .find(|m| m.get("t") == Some(t))
+            .unwrap_or_else(|| panic!("no {t} in the capture"))
+    };
+    let mut s = Sender::new(Identity {
+        node: "d2".into(),
+        uuid: [7; 16],
+        generation: 0x6b02_6d76,
+        ttl: 5,
+    });
+    let nodes = ["d1".to_owned(), "d2".to_owned()];
+    let rep = s.repnodes("d1", Some([9; 16]), &nodes, 1, "l");
+    let heartbeats = theirs("repnodes");
+    assert_eq!(names(&rep), names(&heartbeats));
+    for f in ["dest", "nodelist", "delnodelist"] {
+        assert_eq!(rep.get(f), heartbeats.get(f), "{f}");
+    }
+    let dead = s.ping_answer("you_are_dead", "d1", 1, "l");
+    let mut want = names(&theirs("you_are_dead"));
+    // heartbeat's API library puts src after the client ids; the order of
+    // fields means nothing to a reader.
+    want.retain(|n| n != "src" && n != "destuuid");
+    let mut got = names(&dead);
+    got.retain(|n| n != "src");
+    assert_eq!(got, want);
+    assert_eq!(names(&s.starting(1, "l")), names(&theirs("starting")));
 }

@@ -18,7 +18,10 @@
 //!    only if nobody holds it.
 //! 5. `lvsd standby` gives everything to a live peer; `lvsd takeover`
 //!    asks the peer for everything (the peer's arbiter gets
-//!    [`Input::PeerTakesOver`]). Both end when the peer dies.
+//!    [`Input::PeerTakesOver`]). Like hb_standby they are one-shot hand-
+//!    overs that stay in force until something else moves the resources:
+//!    the peer dies, ipfail's rule (which comes first), or a hand-over the
+//!    other way.
 //!
 //! Safety: a set the peer reports holding is never taken while the peer is
 //! alive. A node gives a set to a live peer with heartbeat's three-phase
@@ -136,6 +139,14 @@ pub enum Input {
     PeerHolds(Hold),
     /// The peer says how many ping nodes it reaches (ipfail's message).
     PeerPing(usize),
+    /// The peer's ipfail compared its count with the one this node sent:
+    /// it reaches more (`you_are_dead`) or as many (`abort_giveup`).
+    PeerPingCompared(std::cmp::Ordering),
+    /// The peer (re)starts and holds nothing (heartbeat's `starting`).
+    PeerStarting,
+    /// The peer's generation went up: it restarted (given before the
+    /// message that showed it).
+    PeerRestarted,
     /// How many ping nodes (a ping group counting as one) this node
     /// reaches now.
     MyPing(usize),
@@ -192,6 +203,10 @@ pub enum Action {
         /// The foreign set.
         foreign: bool,
     },
+    /// Answer the peer's ping count as ipfail does: this node reaches
+    /// more (`you_are_dead`: the peer gives up) or as many
+    /// (`abort_giveup`); `Less` needs no answer (this node gives up).
+    AnswerPing(std::cmp::Ordering),
     /// Tell the peer what this node holds now.
     Report(Hold),
     /// Ask the peer to give everything up (after `lvsd takeover`).
@@ -242,6 +257,8 @@ pub struct Arbiter {
     peer_dead: bool,
     /// Whether a late-heartbeat warning was logged for this silence.
     warned: bool,
+    /// The peer restarted since it was last declared dead.
+    restarted: bool,
     /// What the peer last said it holds (reset when it dies).
     peer_holds: Hold,
     /// Whether the peer has reported what it holds since it was last
@@ -298,6 +315,7 @@ impl Arbiter {
             peer_deadtime: None,
             peer_dead: false,
             warned: false,
+            restarted: false,
             peer_holds: Hold::None,
             peer_reported: false,
             local: false,
@@ -360,11 +378,13 @@ impl Arbiter {
         match input {
             Input::PeerAlive { deadtime } => {
                 if self.peer_dead {
-                    let split = self.local && self.foreign;
+                    let split = self.local && self.foreign && !self.restarted;
                     out.push(Action::Log {
                         warn: split,
                         text: if split {
                             "the peer is alive again while this node held everything: split brain ends, resolving".to_owned()
+                        } else if self.restarted {
+                            "the peer is back (it restarted)".to_owned()
                         } else {
                             "the peer is alive again".to_owned()
                         },
@@ -386,6 +406,7 @@ impl Arbiter {
                 self.peer_deadtime = deadtime;
                 self.peer_dead = false;
                 self.warned = false;
+                self.restarted = false;
             }
             Input::PeerHolds(h) => {
                 if self.peer_alive()
@@ -420,6 +441,42 @@ impl Arbiter {
             Input::PeerPing(n) => {
                 self.peer_ping = Some(n);
                 self.end_ipfail_grant();
+                if let Some(m) = self.my_ping
+                    && self.peer_alive()
+                {
+                    out.push(Action::AnswerPing(m.cmp(&n)));
+                }
+            }
+            Input::PeerPingCompared(o) => {
+                if let Some(m) = self.my_ping {
+                    self.peer_ping = Some(match o {
+                        std::cmp::Ordering::Greater => m + 1,
+                        std::cmp::Ordering::Equal => m,
+                        std::cmp::Ordering::Less => m.saturating_sub(1),
+                    });
+                    self.end_ipfail_grant();
+                }
+            }
+            Input::PeerRestarted => {
+                self.restarted = true;
+                self.peer_holds = Hold::None;
+                self.peer_reported = false;
+                self.accepted = None;
+                if self.peer_alive() {
+                    out.push(Action::Log {
+                        warn: false,
+                        text: "the peer restarted".to_owned(),
+                    });
+                    out.push(Action::Report(self.holds()));
+                }
+            }
+            Input::PeerStarting => {
+                if self.peer_alive() {
+                    self.peer_holds = Hold::None;
+                    self.peer_reported = false;
+                    self.accepted = None;
+                    out.push(Action::Report(self.holds()));
+                }
             }
             Input::MyPing(n) => {
                 if self.my_ping != Some(n) {
@@ -476,11 +533,35 @@ impl Arbiter {
                     });
                 } else {
                     self.accepted = Some((hold, ipfail));
+                    out.push(Action::Log {
+                        warn: false,
+                        text: format!(
+                            "the peer offers its {} resources ({}): agreed",
+                            hold.as_str(),
+                            if ipfail {
+                                "ipfail"
+                            } else {
+                                "standby or failback"
+                            }
+                        ),
+                    });
                     out.push(Action::Accept(hold));
                 }
             }
             Input::PeerAccepts => {
                 if let Some(o) = self.offering.take() {
+                    // A takeover in force ends once this node gives again
+                    // (ipfail's rule, or a standby).
+                    if self.manual == Some(Manual::Takeover) {
+                        self.manual = None;
+                    }
+                    out.push(Action::Log {
+                        warn: false,
+                        text: format!(
+                            "the peer agreed to take this node's {} resources: releasing",
+                            o.hold.as_str()
+                        ),
+                    });
                     let (local, foreign) = (o.local && self.local, o.foreign && self.foreign);
                     self.local &= !local;
                     self.foreign &= !foreign;
@@ -498,10 +579,18 @@ impl Arbiter {
                 if self.peer_alive()
                     && let Some((offered, ipfail)) = self.accepted.take()
                 {
+                    out.push(Action::Log {
+                        warn: false,
+                        text: format!("the peer released its {} resources", hold.as_str()),
+                    });
                     self.peer_holds = Hold::of(
                         self.peer_holds.local() && !hold.local(),
                         self.peer_holds.foreign() && !hold.foreign(),
                     );
+                    // A standby in force here ends: the peer gave things back.
+                    if self.manual == Some(Manual::Standby) {
+                        self.manual = None;
+                    }
                     if offered == Hold::All && !ipfail {
                         // hb_standby / lvsd standby: everything stays here.
                         self.manual = Some(Manual::Takeover);
@@ -654,9 +743,8 @@ impl Arbiter {
 
     /// Whether ipfail's rule is why this node gives things up now.
     fn giving_up_for_ping(&self, now: Duration) -> bool {
-        self.manual.is_none()
-            && matches!(self.ping_diff, Some((std::cmp::Ordering::Less, since))
-                if now >= since + 2 * self.timers.keepalive)
+        matches!(self.ping_diff, Some((std::cmp::Ordering::Less, since))
+            if now >= since + 2 * self.timers.keepalive)
     }
 
     /// What this node should hold at `now`, and why.
@@ -691,23 +779,6 @@ impl Arbiter {
                 "the peer is alive: waiting for its resource report".to_owned(),
             );
         }
-        match self.manual {
-            Some(Manual::Standby) => {
-                return (
-                    false,
-                    false,
-                    "standby: the peer holds everything".to_owned(),
-                );
-            }
-            Some(Manual::Takeover) => {
-                return (
-                    true,
-                    true,
-                    "takeover: this node holds everything".to_owned(),
-                );
-            }
-            None => {}
-        }
         // The side that reaches fewer gives up after 2 x keepalive; the
         // other wants everything at once (it gets it when the peer lets go).
         if let Some((o, since)) = self.ping_diff {
@@ -733,6 +804,23 @@ impl Arbiter {
                 }
                 _ => {}
             }
+        }
+        match self.manual {
+            Some(Manual::Standby) => {
+                return (
+                    false,
+                    false,
+                    "standby: the peer holds everything".to_owned(),
+                );
+            }
+            Some(Manual::Takeover) => {
+                return (
+                    true,
+                    true,
+                    "takeover: this node holds everything".to_owned(),
+                );
+            }
+            None => {}
         }
         if let Some(g) = self.grant {
             return (
@@ -1179,6 +1267,13 @@ mod tests {
         assert!(a.tick(1500 * MS).is_empty());
     }
 
+    /// The actions without the log lines.
+    fn quiet(acts: Vec<Action>) -> Vec<Action> {
+        acts.into_iter()
+            .filter(|a| !matches!(a, Action::Log { .. }))
+            .collect()
+    }
+
     /// Two nodes up, a holding its local set, b its own: what a heartbeat
     /// peer sees of a.
     fn settled() -> Arbiter {
@@ -1225,7 +1320,7 @@ mod tests {
         ));
         // Agreed: release, say so, then done.
         assert_eq!(
-            a.input(t + HANDOVER_TIMEOUT, Input::PeerAccepts),
+            quiet(a.input(t + HANDOVER_TIMEOUT, Input::PeerAccepts)),
             vec![
                 Action::Release {
                     local: true,
@@ -1254,13 +1349,13 @@ mod tests {
         assert_eq!(a.holds(), Hold::None);
         let t = 200 * MS;
         assert_eq!(
-            a.input(
+            quiet(a.input(
                 t,
                 Input::PeerOffers {
                     hold: Hold::Foreign,
                     ipfail: false
                 }
-            ),
+            )),
             vec![Action::Accept(Hold::Foreign)]
         );
         assert_eq!(
@@ -1274,7 +1369,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            a.input(t, Input::PeerDone(Hold::Foreign)),
+            quiet(a.input(t, Input::PeerDone(Hold::Foreign))),
             vec![Action::Done(Hold::Foreign)]
         );
         assert_eq!(a.holds(), Hold::Local);
@@ -1293,7 +1388,7 @@ mod tests {
                 ipfail: false,
             },
         );
-        let acts = a.input(t, Input::PeerDone(Hold::Local));
+        let acts = quiet(a.input(t, Input::PeerDone(Hold::Local)));
         assert_eq!(
             acts,
             vec![

@@ -21,6 +21,9 @@ use std::time::Duration;
 use super::arbiter::{Hold, Input};
 use super::wire::{FieldType, Message};
 
+/// The status field that marks an lvsd node (its value: the version).
+pub const LVSD_FIELD: &str = "lvsd";
+
 /// Who this node is on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -71,14 +74,19 @@ impl Sender {
         self.seq
     }
 
-    /// A keepalive: `st` is `up` while holding nothing, else `active`
-    /// (heartbeat's words); `deadtime` is what the peer should use for us.
+    /// A keepalive: `st` is `active`, which in heartbeat means a node that
+    /// is fully up (its clients started), not one holding resources: a
+    /// heartbeat peer waits for `active` before it manages resources with
+    /// us. `deadtime` is what the peer should use for us.
     /// `ts` is the wall clock in seconds, `load` the /proc/loadavg line.
-    pub fn status(&mut self, active: bool, deadtime: Duration, ts: u64, load: &str) -> Message {
+    /// It carries [`LVSD_FIELD`] (heartbeat ignores fields it does not
+    /// know), so an lvsd peer knows it talks to lvsd.
+    pub fn status(&mut self, deadtime: Duration, ts: u64, load: &str) -> Message {
         let mut m = Message::of(&[
             ("t", "status"),
-            ("st", if active { "active" } else { "up" }),
+            ("st", "active"),
             ("dt", &format!("{:x}", deadtime.as_millis())),
+            (LVSD_FIELD, env!("CARGO_PKG_VERSION")),
         ]);
         let seq = self.next();
         common(&mut m, &self.id, Some(seq), ts, load);
@@ -93,6 +101,17 @@ impl Sender {
             ("rtype", "full"),
             ("isstable", "1"),
         ]);
+        let seq = self.next();
+        common(&mut m, &self.id, Some(seq), ts, load);
+        m
+    }
+
+    /// This node is starting and holds nothing yet (heartbeat's
+    /// `starting`, sent once when the peer is first heard): the peer
+    /// answers with what it holds, and a heartbeat peer with
+    /// auto_failback on hands back this node's resources.
+    pub fn starting(&mut self, ts: u64, load: &str) -> Message {
+        let mut m = Message::of(&[("t", "starting")]);
         let seq = self.next();
         common(&mut m, &self.id, Some(seq), ts, load);
         m
@@ -152,6 +171,47 @@ impl Sender {
         m
     }
 
+    /// The answer to the peer's `reqnodes`: the cluster's node names
+    /// (heartbeat writes each followed by a space), none deleted (written
+    /// as heartbeat writes an empty list: one space).
+    pub fn repnodes(
+        &mut self,
+        dest: &str,
+        dest_uuid: Option<[u8; 16]>,
+        nodes: &[String],
+        ts: u64,
+        load: &str,
+    ) -> Message {
+        let list: String = nodes.iter().map(|n| format!("{n} ")).collect();
+        let mut m = Message::of(&[
+            ("dest", dest),
+            ("t", "repnodes"),
+            ("nodelist", &list),
+            ("delnodelist", " "),
+        ]);
+        if let Some(u) = dest_uuid {
+            m.push(FieldType::Binary, "destuuid", &u);
+        }
+        let seq = self.next();
+        common(&mut m, &self.id, Some(seq), ts, load);
+        m
+    }
+
+    /// ipfail's answer to the peer's count (`you_are_dead` or
+    /// `abort_giveup`), for `dest`, with ipfail's API ids.
+    pub fn ping_answer(&mut self, t: &str, dest: &str, ts: u64, load: &str) -> Message {
+        let mut m = Message::of(&[
+            ("t", t),
+            ("dest", dest),
+            ("from_id", "ipfail"),
+            ("to_id", "ipfail"),
+            ("client_gen", "0"),
+        ]);
+        let seq = self.next();
+        common(&mut m, &self.id, Some(seq), ts, load);
+        m
+    }
+
     /// ipfail's count of ping nodes this node reaches, for `dest`.
     pub fn ping_count(&mut self, count: usize, dest: &str, ts: u64, load: &str) -> Message {
         let mut m = Message::of(&[
@@ -172,6 +232,9 @@ pub enum Meaning {
     Inputs(Vec<Input>),
     /// The peer shut down in order (`status st=dead`).
     PeerLeft,
+    /// The peer asks for the node list (heartbeat's `reqnodes`, at its
+    /// start): answer with [`Sender::repnodes`], to this UUID.
+    NodesRequested(Option<[u8; 16]>),
     /// Nothing for the arbiter, and why (for debug logs).
     Ignored(String),
 }
@@ -202,6 +265,16 @@ pub fn meaning(m: &Message, me: &str, peer: &str) -> Meaning {
             }]),
         },
         "shutdone" => Meaning::PeerLeft,
+        "reqnodes" => Meaning::NodesRequested(
+            m.field("srcuuid")
+                .and_then(|f| <[u8; 16]>::try_from(f.value.as_slice()).ok()),
+        ),
+        "starting" => Meaning::Inputs(vec![Input::PeerStarting]),
+        // ipfail's answers to our count: the peer reaches more / as many.
+        "you_are_dead" => {
+            Meaning::Inputs(vec![Input::PeerPingCompared(std::cmp::Ordering::Greater)])
+        }
+        "abort_giveup" => Meaning::Inputs(vec![Input::PeerPingCompared(std::cmp::Ordering::Equal)]),
         "resource" => match m.get("rsc_hold").and_then(Hold::parse) {
             Some(h) => Meaning::Inputs(vec![Input::PeerHolds(h)]),
             None => Meaning::Ignored("a resource report without rsc_hold".to_owned()),
@@ -251,7 +324,6 @@ mod tests {
     fn status_has_heartbeats_field_order_without_protocol() {
         let mut s = Sender::new(id());
         let m = s.status(
-            true,
             Duration::from_millis(2000),
             0x6b02_70fa,
             "0.10 0.05 0.01 1/99 42",
@@ -260,13 +332,13 @@ mod tests {
         assert_eq!(
             names,
             [
-                "t", "st", "dt", "src", "srcuuid", "seq", "hg", "ts", "ld", "ttl"
+                "t", "st", "dt", "lvsd", "src", "srcuuid", "seq", "hg", "ts", "ld", "ttl"
             ]
         );
         assert_eq!(m.get("dt"), Some("7d0"));
         assert_eq!(m.get("seq"), Some("1"));
         assert_eq!(
-            s.status(false, Duration::from_secs(2), 1, "").get("seq"),
+            s.status(Duration::from_secs(2), 1, "").get("seq"),
             Some("2")
         );
     }

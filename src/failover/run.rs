@@ -199,10 +199,17 @@ pub async fn run(
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<Vec<IpAddr>>(4);
     let mut last_count: Option<usize> = None;
-    // A resource report and the ping count every few keepalives as well as
-    // on every change: a peer that lost us, or was not up yet, learns them.
+    // To an lvsd peer, a resource report and the ping count every few
+    // keepalives as well as on every change: a peer that lost us, or was
+    // not up yet, learns them. A heartbeat peer gets them on change and
+    // when it (re)appears only, as heartbeat and ipfail send them (each
+    // count makes its ipfail compare again, and with auto_failback on
+    // start a hand-over).
     const REPORT_EVERY: u32 = 4;
     let mut beats: u32 = 0;
+    let mut peer_is_lvsd = false;
+    let mut peer_heard = false;
+    let mut said_starting = false;
     tracing::info!(
         "failover: {me} with peer {peer}; local VIPs {:?}, foreign {:?}",
         sets.local
@@ -231,10 +238,10 @@ pub async fn run(
             () = &mut shutdown => break,
             _ = keepalive.tick() => {
                 let now = since(Instant::now());
-                let status = sender.status(arbiter.holds() != super::arbiter::Hold::None, timers.deadtime, unix_secs(), &loadavg());
+                let status = sender.status(timers.deadtime, unix_secs(), &loadavg());
                 send(&link, &status).await;
                 beats = beats.wrapping_add(1);
-                if beats.is_multiple_of(REPORT_EVERY) {
+                if peer_is_lvsd && beats.is_multiple_of(REPORT_EVERY) {
                     // Also our ping count: the peer may have missed the
                     // message of the last change (it was not up yet).
                     let mut again = vec![sender.resource(arbiter.holds(), unix_secs(), &loadavg())];
@@ -271,17 +278,43 @@ pub async fn run(
                 let now = since(Instant::now());
                 match r {
                     Ok(Received::Message { message, restarted, .. }) => {
-                        if restarted {
-                            tracing::info!("failover: the peer restarted");
+                        let from_peer = message.get("src").is_some_and(|s| s.eq_ignore_ascii_case(&peer));
+                        if from_peer && message.get("t") == Some("status") {
+                            peer_is_lvsd = message.get(super::protocol::LVSD_FIELD).is_some();
                         }
-                        match meaning(&message, &me, &peer) {
+                        // The peer (re)appears: it learns our ping count.
+                        if from_peer && (restarted || !peer_heard) {
+                            peer_heard = true;
+                            if !said_starting {
+                                said_starting = true;
+                                let m = sender.starting(unix_secs(), &loadavg());
+                                send(&link, &m).await;
+                            }
+                            if let Some(n) = last_count {
+                                let m = sender.ping_count(n, &peer, unix_secs(), &loadavg());
+                                send(&link, &m).await;
+                            }
+                        }
+                        let mut out = if from_peer && restarted {
+                            arbiter.input(now, Input::PeerRestarted)
+                        } else {
+                            Vec::new()
+                        };
+                        out.extend(match meaning(&message, &me, &peer) {
                             Meaning::Inputs(inputs) => inputs.into_iter().flat_map(|i| arbiter.input(now, i)).collect(),
                             Meaning::PeerLeft => arbiter.input(now, Input::PeerLeft),
+                            Meaning::NodesRequested(uuid) => {
+                                let nodes: Vec<String> = f.ha.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
+                                let m = sender.repnodes(&peer, uuid, &nodes, unix_secs(), &loadavg());
+                                send(&link, &m).await;
+                                Vec::new()
+                            }
                             Meaning::Ignored(why) => {
                                 tracing::debug!("failover: ignored a message: {why}");
                                 Vec::new()
                             }
-                        }
+                        });
+                        out
                     }
                     Ok(Received::Dropped { from, reason }) => {
                         tracing::warn!("failover: dropped a message from {from}: {reason}");
@@ -311,6 +344,22 @@ pub async fn run(
             }
         };
         carry_out(&actions, &sets, &vips, &link, &mut sender).await;
+        // ipfail's answers go to a heartbeat peer only (an lvsd peer
+        // compares both counts itself).
+        if !peer_is_lvsd {
+            for a in &actions {
+                let t = match a {
+                    Action::AnswerPing(std::cmp::Ordering::Greater) => "you_are_dead",
+                    Action::AnswerPing(std::cmp::Ordering::Equal) => "abort_giveup",
+                    _ => continue,
+                };
+                let m = sender.ping_answer(t, &peer, unix_secs(), &loadavg());
+                send(&link, &m).await;
+            }
+        }
+        if !arbiter.peer_alive() {
+            peer_heard = false;
+        }
         // The sync daemon follows the role: at once when it changes, and
         // every 10 s (repairing a daemon stopped by hand).
         if let Some(s) = &mut sync
@@ -343,14 +392,25 @@ pub async fn run(
 
 /// Announces `v` beside the loop (keepalives must not wait): 5 gratuitous
 /// ARPs 200 ms apart as IPaddr2, and the same again 2 s later for
-/// neighbours that missed them.
+/// neighbours that missed them. Each one only while `v` is still on its
+/// interface: a VIP given away meanwhile is never announced again (that
+/// would pull the neighbours back from its new holder).
 fn announce(vips: &Arc<Vips>, v: &Vip) {
     let (vips, v) = (Arc::clone(vips), v.clone());
     tokio::spawn(async move {
         for pause in [Duration::ZERO, Duration::from_secs(2)] {
             tokio::time::sleep(pause).await;
-            if let Err(e) = vips.announce(&v, 5, Duration::from_millis(200)).await {
-                tracing::warn!("failover: {e}");
+            for i in 0..5 {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                if !matches!(vips.has(&v).await, Ok(true)) {
+                    return;
+                }
+                if let Err(e) = vips.announce(&v, 1, Duration::ZERO).await {
+                    tracing::warn!("failover: {e}");
+                    return;
+                }
             }
         }
     });
@@ -410,6 +470,8 @@ async fn carry_out(
                 let m = sender.takeover(unix_secs(), &loadavg());
                 send(link, &m).await;
             }
+            // Sent by the loop, which knows the peer's kind.
+            Action::AnswerPing(_) => {}
             Action::Log { warn: true, text } => tracing::warn!("failover: {text}"),
             Action::Log { warn: false, text } => tracing::info!("failover: {text}"),
         }

@@ -228,7 +228,10 @@ impl Lab {
             .arg(env!("CARGO_BIN_EXE_lvsd"))
             .arg(self.conf(node))
             .arg(self.control(node))
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("LVSD_LAB_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -365,5 +368,122 @@ impl Lab {
                 if on { "on" } else { "off" },
             ]);
         }
+    }
+}
+
+/// A real heartbeat 3.0.6 node (Debian's package, tests/servers/heartbeat)
+/// as one of the lab's directors.
+pub struct Heartbeat {
+    /// The fixture's instance directory.
+    pub dir: PathBuf,
+    /// The master control process (kill -9 it for a crash).
+    pub pid: u32,
+    /// heartbeat's log.
+    pub log: PathBuf,
+}
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/servers/heartbeat")
+}
+
+impl Lab {
+    /// Both directors' ha.cf respawn ipfail, as heartbeat sites run it
+    /// (lvsd reads and ignores those lines: its arbiter is ipfail).
+    pub fn with_ipfail(&self) {
+        for node in 1..=2 {
+            let mut text = std::fs::read_to_string(self.conf(node)).unwrap();
+            text.push_str(
+                "respawn hacluster /usr/libexec/heartbeat/ipfail\napiauth ipfail gid=haclient uid=hacluster\n",
+            );
+            std::fs::write(self.conf(node), text).unwrap();
+        }
+    }
+
+    /// Starts heartbeat as director `dN` in its namespace (same ha.cf,
+    /// haresources and authkeys as lvsd would read); returns once heartbeat
+    /// says it runs.
+    pub fn start_heartbeat(&self, node: usize) -> Heartbeat {
+        let dir = self.dir.path().join(format!("hb{node}"));
+        let conf = self.dir.path().join(format!("d{node}"));
+        let out = Command::new(fixture())
+            .arg("up")
+            .arg(&dir)
+            .arg(&self.ns[node - 1])
+            .arg(format!("d{node}"))
+            .arg(&conf)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "tests/servers/heartbeat up: {}\n{}",
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let value = |k: &str| {
+            stdout
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{k}=")).map(str::to_owned))
+                .unwrap_or_else(|| panic!("no {k}= in {stdout}"))
+        };
+        Heartbeat {
+            dir,
+            pid: value("PID").parse().unwrap(),
+            log: PathBuf::from(value("LOG")),
+        }
+    }
+
+    /// Runs a command inside heartbeat's namespaces (hb_standby...).
+    pub fn heartbeat_exec(&self, hb: &Heartbeat, args: &[&str]) -> (i32, String) {
+        let out = Command::new(fixture())
+            .arg("exec")
+            .arg(&hb.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+impl Heartbeat {
+    /// heartbeat's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// kill -9 of the master control process (as a crash).
+    pub fn kill(&self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status();
+    }
+
+    /// An orderly stop (heartbeat gives its resources up first).
+    pub fn stop(&self) {
+        let s = Command::new(fixture())
+            .arg("down")
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(s.success(), "tests/servers/heartbeat down failed");
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        let _ = Command::new(fixture())
+            .arg("down")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }

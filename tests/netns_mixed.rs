@@ -1,0 +1,326 @@
+//! One cluster of a real heartbeat 3.0.6 node (Debian's package, with
+//! ipfail respawned, in its own network, mount and UTS namespaces through
+//! tests/servers/heartbeat) and an lvsd node, the same ha.cf, haresources
+//! and authkeys on both: a director pair upgraded one node at a time. The
+//! ping node is the client: it pings the VIP every 100 ms and follows the
+//! gratuitous ARPs. Needs root, iproute2, tcpdump and Debian's heartbeat
+//! (installed by the fixture); nothing leaves the namespaces.
+#![allow(clippy::unwrap_used)] // test setup
+
+use std::process::Child;
+use std::time::Duration;
+
+#[path = "support/failover_lab.rs"]
+mod lab;
+
+use lab::{Heartbeat, Lab, TIMERS_HEARTBEAT, cut, sigterm};
+
+/// A director of the mixed pair.
+enum Node {
+    Heartbeat(Heartbeat),
+    Lvsd(Child),
+    Down,
+}
+
+/// The pair: which node runs what.
+struct Mixed {
+    lab: Lab,
+    nodes: [Node; 2],
+    /// Whether node dN runs heartbeat (else lvsd).
+    heartbeat: [bool; 2],
+    report: Vec<String>,
+}
+
+impl Mixed {
+    fn new(heartbeat: [bool; 2], auto_failback: &str) -> Mixed {
+        let lab = Lab::new(TIMERS_HEARTBEAT);
+        lab.auto_failback(auto_failback);
+        lab.with_ipfail();
+        lab.ping_node_accepts_garp();
+        lab.capture_arp();
+        Mixed {
+            lab,
+            nodes: [Node::Down, Node::Down],
+            heartbeat,
+            report: Vec::new(),
+        }
+    }
+
+    fn what(&self, node: usize) -> &'static str {
+        if self.heartbeat[node - 1] {
+            "heartbeat"
+        } else {
+            "lvsd"
+        }
+    }
+
+    fn start(&mut self, node: usize) {
+        // A killed heartbeat's handle is left behind without its `down`
+        // (which would stop the new instance of the same directory): the
+        // fixture's `up` cleans up what the crash left.
+        if let Node::Heartbeat(old) = std::mem::replace(&mut self.nodes[node - 1], Node::Down) {
+            std::mem::forget(old);
+        }
+        self.nodes[node - 1] = if self.heartbeat[node - 1] {
+            Node::Heartbeat(self.lab.start_heartbeat(node))
+        } else {
+            Node::Lvsd(self.lab.start(node))
+        };
+    }
+
+    fn kill(&mut self, node: usize) {
+        match std::mem::replace(&mut self.nodes[node - 1], Node::Down) {
+            Node::Heartbeat(h) => {
+                h.kill();
+                // The fixture's down cleans up what the crash left (its
+                // ipfail, the holder) when the handle goes.
+                self.nodes[node - 1] = Node::Heartbeat(h);
+            }
+            Node::Lvsd(mut c) => {
+                c.kill().unwrap();
+                let _ = c.wait();
+            }
+            Node::Down => {}
+        }
+    }
+
+    fn stop(&mut self, node: usize) {
+        match std::mem::replace(&mut self.nodes[node - 1], Node::Down) {
+            Node::Heartbeat(h) => h.stop(),
+            Node::Lvsd(mut c) => sigterm(&mut c),
+            Node::Down => {}
+        }
+    }
+
+    /// hb_standby on a heartbeat node, `lvsd standby` on an lvsd one.
+    fn standby(&self, node: usize) {
+        match &self.nodes[node - 1] {
+            Node::Heartbeat(h) => {
+                let (code, out) = self.lab.heartbeat_exec(h, &["hb_standby", "all"]);
+                assert_eq!(code, 0, "hb_standby: {out}");
+            }
+            Node::Lvsd(_) => {
+                let (code, out) = self.lab.lvsd(node, &["standby"]);
+                assert_eq!(code, 0, "lvsd standby: {out}");
+            }
+            Node::Down => panic!("d{node} is down"),
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut s = String::new();
+        for node in 1..=2 {
+            let log = match &self.nodes[node - 1] {
+                Node::Heartbeat(h) => h.log(),
+                _ => self.lab.log(node),
+            };
+            s.push_str(&format!("--- d{node} ({}):\n{log}\n", self.what(node)));
+        }
+        s
+    }
+
+    /// Waits for the VIP to be where `want` says; the ping node must then
+    /// reach it at the holder's MAC. Records the time under `what`.
+    fn expect(&mut self, want: [bool; 2], timeout: Duration, what: &str) {
+        let t = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.lab.wait_vip(want, timeout, what)
+        })) {
+            Ok(t) => t,
+            Err(_) => panic!("{what}: the VIP is not where wanted\n{}", self.logs()),
+        };
+        self.report
+            .push(format!("{what}: {:.2} s", t.as_secs_f64()));
+    }
+
+    /// The VIP stays where it is for `d`.
+    fn stays(&mut self, want: [bool; 2], d: Duration, what: &str) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < d {
+            let now = [self.lab.has_vip(1), self.lab.has_vip(2)];
+            assert_eq!(now, want, "{what}: the VIP moved\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.report
+            .push(format!("{what}: stayed {:.0} s", d.as_secs_f64()));
+    }
+}
+
+impl Drop for Mixed {
+    fn drop(&mut self) {
+        for node in 1..=2 {
+            if let Node::Lvsd(c) = &mut self.nodes[node - 1] {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+impl Mixed {
+    /// Starts both: the lvsd node first (it does not wait), then the
+    /// heartbeat node (its fixture returns once heartbeat runs).
+    fn start_both(&mut self) {
+        for node in [1, 2] {
+            if !self.heartbeat[node - 1] {
+                self.start(node);
+            }
+        }
+        for node in [1, 2] {
+            if self.heartbeat[node - 1] {
+                self.start(node);
+            }
+        }
+    }
+
+    /// What a reboot clears: the VIP a killed director left on its link.
+    fn reboot_cleanup(&self, node: usize) {
+        let _ = std::process::Command::new("ip")
+            .args([
+                "-n",
+                &self.lab.ns[node - 1],
+                "addr",
+                "del",
+                lab::VIP,
+                "dev",
+                "lan0",
+            ])
+            .status();
+    }
+
+    /// The ping node (the client) reaches the VIP at the MAC of `node`.
+    fn client_reaches(&mut self, node: usize, what: &str) {
+        let mac = self.lab.mac(node);
+        let start = std::time::Instant::now();
+        loop {
+            let ok = std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.lab.ns[2],
+                    "ping",
+                    "-c",
+                    "1",
+                    "-W",
+                    "1",
+                    "10.197.0.100",
+                ])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            if ok && self.lab.vip_mac_at_ping_node().as_deref() == Some(mac.as_str()) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{what}: the client does not reach the VIP at d{node} ({mac}): ping {ok}, its ARP entry {:?}; gratuitous ARPs seen from d1 {}, d2 {}\n{}",
+                self.lab.vip_mac_at_ping_node(),
+                self.lab.garps_from(1),
+                self.lab.garps_from(2),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The cases of a mixed pair with auto_failback on, as the issue lists
+/// them; `heartbeat` says which node runs heartbeat.
+fn mixed_pair(heartbeat: [bool; 2]) {
+    let mut m = Mixed::new(heartbeat, "on");
+    let label = format!("d1 {} / d2 {}", m.what(1), m.what(2));
+    let (w1, w2) = (m.what(1), m.what(2));
+    let settle = || std::thread::sleep(Duration::from_secs(3));
+
+    m.start_both();
+    m.expect(
+        [true, false],
+        Duration::from_secs(30),
+        "cold start of both -> VIP on d1",
+    );
+    m.client_reaches(1, "cold start");
+    m.stays([true, false], Duration::from_secs(3), "both up: the VIP");
+    // Manual hand-overs both ways.
+    m.standby(1);
+    m.expect(
+        [false, true],
+        Duration::from_secs(10),
+        &format!("standby on d1 ({w1}) -> VIP on d2"),
+    );
+    m.client_reaches(2, "standby on d1");
+    settle();
+    m.standby(2);
+    m.expect(
+        [true, false],
+        Duration::from_secs(10),
+        &format!("standby on d2 ({w2}) -> VIP on d1"),
+    );
+    m.client_reaches(1, "standby on d2");
+    settle();
+    // Ping loss on the holder, then on the other.
+    cut(&m.lab.ns[2], "10.197.0.1", true);
+    m.expect(
+        [false, true],
+        Duration::from_secs(15),
+        &format!("d1 ({w1}) loses its ping node -> VIP on d2"),
+    );
+    m.client_reaches(2, "ping loss on d1");
+    cut(&m.lab.ns[2], "10.197.0.1", false);
+    m.expect(
+        [true, false],
+        Duration::from_secs(15),
+        "d1's ping path repaired -> VIP back on d1",
+    );
+    m.client_reaches(1, "ping repair on d1");
+    settle();
+    cut(&m.lab.ns[2], "10.197.0.2", true);
+    m.stays(
+        [true, false],
+        Duration::from_secs(5),
+        &format!("d2 ({w2}) loses its ping node"),
+    );
+    cut(&m.lab.ns[2], "10.197.0.2", false);
+    settle();
+    // Each side killed in turn.
+    m.kill(2);
+    m.stays(
+        [true, false],
+        Duration::from_secs(4),
+        &format!("d2 ({w2}) killed"),
+    );
+    m.start(2);
+    settle();
+    m.kill(1);
+    m.expect(
+        [true, true],
+        Duration::from_secs(10),
+        &format!("d1 ({w1}) killed -> VIP up on d2 (d1's copy stays on the dead node)"),
+    );
+    m.client_reaches(2, "d1 killed");
+    // d1 comes back as after a reboot: the address the killed process left
+    // is gone (heartbeat's IPaddr2 would find it "running" and send no ARP).
+    m.reboot_cleanup(1);
+    m.start(1);
+    m.expect(
+        [true, false],
+        Duration::from_secs(30),
+        &format!("d1 ({w1}) restarted -> VIP back on d1 only"),
+    );
+    m.client_reaches(1, "d1 restarted");
+    println!(
+        "mixed lab, {label}, auto_failback on:\n  {}",
+        m.report.join("\n  ")
+    );
+    m.stop(2);
+    m.stop(1);
+}
+
+#[test]
+fn heartbeat_d1_lvsd_d2() {
+    mixed_pair([true, false]);
+}
+
+#[test]
+fn lvsd_d1_heartbeat_d2() {
+    mixed_pair([false, true]);
+}
