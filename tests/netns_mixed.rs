@@ -172,6 +172,35 @@ impl Mixed {
         }
     }
 
+    /// Waits until every heartbeat node's resources are out of transition
+    /// (`cl_status rscstatus`): heartbeat ignores hb_standby before that
+    /// (for up to 10 s after a start, its RQSTDELAY).
+    fn wait_stable(&mut self) {
+        let start = std::time::Instant::now();
+        for node in 1..=2 {
+            if let Node::Heartbeat(h) = &self.nodes[node - 1] {
+                loop {
+                    let (_, out) = self.lab.heartbeat_exec(h, &["cl_status", "rscstatus"]);
+                    if !out.contains("transition") {
+                        break;
+                    }
+                    assert!(
+                        start.elapsed() < Duration::from_secs(30),
+                        "d{node}'s resources stay in transition\n{}",
+                        self.logs()
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        let waited = start.elapsed().as_secs_f64();
+        if waited > 0.5 {
+            self.report.push(format!(
+                "(heartbeat's resources in transition for {waited:.1} s more)"
+            ));
+        }
+    }
+
     /// What a reboot clears: the VIP a killed director left on its link.
     fn reboot_cleanup(&self, node: usize) {
         let _ = std::process::Command::new("ip")
@@ -232,14 +261,17 @@ fn mixed_pair(heartbeat: [bool; 2]) {
     let (w1, w2) = (m.what(1), m.what(2));
     let settle = || std::thread::sleep(Duration::from_secs(3));
 
+    let t0 = std::time::Instant::now();
     m.start_both();
-    m.expect(
-        [true, false],
-        Duration::from_secs(30),
-        "cold start of both -> VIP on d1",
-    );
+    m.lab
+        .wait_vip([true, false], Duration::from_secs(30), "cold start of both");
+    m.report.push(format!(
+        "cold start of both -> VIP on d1: {:.2} s",
+        t0.elapsed().as_secs_f64()
+    ));
     m.client_reaches(1, "cold start");
     m.stays([true, false], Duration::from_secs(3), "both up: the VIP");
+    m.wait_stable();
     // Manual hand-overs both ways.
     m.standby(1);
     m.expect(
@@ -249,6 +281,7 @@ fn mixed_pair(heartbeat: [bool; 2]) {
     );
     m.client_reaches(2, "standby on d1");
     settle();
+    m.wait_stable();
     m.standby(2);
     m.expect(
         [true, false],
@@ -315,6 +348,60 @@ fn mixed_pair(heartbeat: [bool; 2]) {
     m.stop(1);
 }
 
+/// auto_failback off: a director that comes back does not take its VIP
+/// back; a standby on the holder hands it over.
+fn mixed_pair_auto_failback_off(heartbeat: [bool; 2], authkeys: Option<&str>) {
+    let mut m = Mixed::new(heartbeat, "off");
+    if let Some(a) = authkeys {
+        m.lab.authkeys(a);
+    }
+    let label = format!(
+        "d1 {} / d2 {}, auto_failback off{}",
+        m.what(1),
+        m.what(2),
+        authkeys.map_or(String::new(), |a| format!(
+            ", authkeys `{}`",
+            a.lines().nth(1).unwrap_or("")
+        ))
+    );
+    let (w1, w2) = (m.what(1), m.what(2));
+    let t0 = std::time::Instant::now();
+    m.start_both();
+    m.lab
+        .wait_vip([true, false], Duration::from_secs(30), "cold start of both");
+    m.report.push(format!(
+        "cold start of both -> VIP on d1: {:.2} s",
+        t0.elapsed().as_secs_f64()
+    ));
+    m.client_reaches(1, "cold start");
+    std::thread::sleep(Duration::from_secs(3));
+    m.kill(1);
+    m.expect(
+        [true, true],
+        Duration::from_secs(10),
+        &format!("d1 ({w1}) killed -> VIP up on d2"),
+    );
+    m.client_reaches(2, "d1 killed");
+    m.reboot_cleanup(1);
+    m.start(1);
+    m.stays(
+        [false, true],
+        Duration::from_secs(6),
+        &format!("d1 ({w1}) restarted: the VIP"),
+    );
+    m.wait_stable();
+    m.standby(2);
+    m.expect(
+        [true, false],
+        Duration::from_secs(10),
+        &format!("standby on d2 ({w2}) -> VIP on d1"),
+    );
+    m.client_reaches(1, "standby on d2");
+    println!("mixed lab, {label}:\n  {}", m.report.join("\n  "));
+    m.stop(2);
+    m.stop(1);
+}
+
 #[test]
 fn heartbeat_d1_lvsd_d2() {
     mixed_pair([true, false]);
@@ -323,4 +410,26 @@ fn heartbeat_d1_lvsd_d2() {
 #[test]
 fn lvsd_d1_heartbeat_d2() {
     mixed_pair([false, true]);
+}
+
+#[test]
+fn auto_failback_off_heartbeat_d1_lvsd_d2_md5() {
+    mixed_pair_auto_failback_off([true, false], Some("auth 3\n3 md5 mixed-lab\n"));
+}
+
+#[test]
+fn auto_failback_off_lvsd_d1_heartbeat_d2_crc() {
+    mixed_pair_auto_failback_off([false, true], Some("auth 2\n2 crc\n"));
+}
+
+/// The same cases with two heartbeat nodes and with two lvsd nodes, for
+/// the comparison table.
+#[test]
+fn two_heartbeat_nodes_for_comparison() {
+    mixed_pair([true, true]);
+}
+
+#[test]
+fn two_lvsd_nodes_for_comparison() {
+    mixed_pair([false, false]);
 }

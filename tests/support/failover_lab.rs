@@ -123,6 +123,13 @@ impl Lab {
         }
     }
 
+    /// Rewrites both directors' authkeys (before they start).
+    pub fn authkeys(&self, text: &str) {
+        for node in ["d1", "d2"] {
+            std::fs::write(self.dir.path().join(node).join("authkeys"), text).unwrap();
+        }
+    }
+
     /// Rewrites both directors' haresources (before they start).
     pub fn haresources(&self, text: &str) {
         for node in ["d1", "d2"] {
