@@ -831,10 +831,17 @@ fn resource(w: &str, loc: &Loc, names: &Names, d: &mut Diagnostics) -> Option<Re
         "ldirectord" => Some(Resource::Ldirectord {
             config: args.first().map(|s| s.to_string()),
         }),
-        _ => Some(Resource::Other {
-            script: script.into(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-        }),
+        _ => {
+            d.warn(
+                loc.clone(),
+                format!("resource `{w}` is not run by lvsd: only the addresses move with failover"),
+            )
+            .hint("start it from the director's service manager (lvsd runs no resource scripts)");
+            Some(Resource::Other {
+                script: script.into(),
+                args: args.iter().map(|s| s.to_string()).collect(),
+            })
+        }
     }
 }
 
@@ -1713,7 +1720,11 @@ crm             no
         let (g, diags) = hares(
             "# c\nlb1 192.0.2.1 IPaddr2::192.0.2.2/24/eth0:vip/192.0.2.255 \\\n  ldirectord::ldirectord.cf MailTo::a@b::sub\nlb2 ldirectord 10.0.0.1/8 IPaddr2::2001:db8:0:0:0:0:0:5/64\n",
         );
-        assert!(diags.is_empty(), "{diags:?}");
+        // lvsd runs no resource scripts: said at the word.
+        assert_eq!(
+            diags,
+            ["haresources:3:29: warning: resource `MailTo::a@b::sub` is not run by lvsd: only the addresses move with failover"]
+        );
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].origin.0.as_ref().map(|l| l.line), Some(2));
         assert_eq!(
@@ -1749,7 +1760,7 @@ crm             no
         assert!(matches!(&g[1].resources[2], Resource::Ip(v) if v.prefix == Some(64)));
         // Not an address: the sample haresources' `node-name resource1 ... resourceN`.
         let (g, diags) = hares("node-name resource1 ... resourceN");
-        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(diags.len(), 3, "one warning per script: {diags:?}");
         assert_eq!(
             g[0].resources[1],
             Resource::Other {
@@ -1821,6 +1832,7 @@ crm             no
         assert_eq!(
             diags,
             [
+                "haresources:2:7: warning: resource `httpd` is not run by lvsd: only the addresses move with failover",
                 "haresources:3:4: error: invalid prefix length `40` in IPaddr2 resource `192.0.2.10/40`: must be 1..32"
             ]
         );
