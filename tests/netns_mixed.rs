@@ -201,6 +201,43 @@ impl Mixed {
         }
     }
 
+    /// The VIP moves to `node` only (within `timeout`), and the client
+    /// reaches it there.
+    fn moves_to(&mut self, node: usize, timeout: Duration, what: &str) {
+        self.expect([node == 1, node == 2], timeout, what);
+        self.client_reaches(node, what);
+    }
+
+    /// Both start; the VIP must come up on d1 only and reach the client.
+    fn cold_start(&mut self) {
+        let t0 = std::time::Instant::now();
+        self.start_both();
+        self.lab
+            .wait_vip([true, false], Duration::from_secs(30), "cold start of both");
+        self.report.push(format!(
+            "cold start of both -> VIP on d1: {:.2} s",
+            t0.elapsed().as_secs_f64()
+        ));
+        self.client_reaches(1, "cold start");
+    }
+
+    /// d1 (holding the VIP) is killed: d2 must take it over (d1's copy
+    /// stays on the dead node). Then d1 comes back as after a reboot: the
+    /// address the killed process left is gone (heartbeat's IPaddr2 would
+    /// find it "running" and send no ARP).
+    fn kill_and_restart_d1(&mut self) {
+        let w1 = self.what(1);
+        self.kill(1);
+        self.expect(
+            [true, true],
+            Duration::from_secs(10),
+            &format!("d1 ({w1}) killed -> VIP up on d2 (d1's copy stays on the dead node)"),
+        );
+        self.client_reaches(2, "d1 killed");
+        self.reboot_cleanup(1);
+        self.start(1);
+    }
+
     /// What a reboot clears: the VIP a killed director left on its link.
     fn reboot_cleanup(&self, node: usize) {
         let _ = std::process::Command::new("ip")
@@ -261,50 +298,38 @@ fn mixed_pair(heartbeat: [bool; 2]) {
     let (w1, w2) = (m.what(1), m.what(2));
     let settle = || std::thread::sleep(Duration::from_secs(3));
 
-    let t0 = std::time::Instant::now();
-    m.start_both();
-    m.lab
-        .wait_vip([true, false], Duration::from_secs(30), "cold start of both");
-    m.report.push(format!(
-        "cold start of both -> VIP on d1: {:.2} s",
-        t0.elapsed().as_secs_f64()
-    ));
-    m.client_reaches(1, "cold start");
+    m.cold_start();
     m.stays([true, false], Duration::from_secs(3), "both up: the VIP");
     m.wait_stable();
     // Manual hand-overs both ways.
     m.standby(1);
-    m.expect(
-        [false, true],
+    m.moves_to(
+        2,
         Duration::from_secs(10),
         &format!("standby on d1 ({w1}) -> VIP on d2"),
     );
-    m.client_reaches(2, "standby on d1");
     settle();
     m.wait_stable();
     m.standby(2);
-    m.expect(
-        [true, false],
+    m.moves_to(
+        1,
         Duration::from_secs(10),
         &format!("standby on d2 ({w2}) -> VIP on d1"),
     );
-    m.client_reaches(1, "standby on d2");
     settle();
     // Ping loss on the holder, then on the other.
     cut(&m.lab.ns[2], "10.197.0.1", true);
-    m.expect(
-        [false, true],
+    m.moves_to(
+        2,
         Duration::from_secs(15),
         &format!("d1 ({w1}) loses its ping node -> VIP on d2"),
     );
-    m.client_reaches(2, "ping loss on d1");
     cut(&m.lab.ns[2], "10.197.0.1", false);
-    m.expect(
-        [true, false],
+    m.moves_to(
+        1,
         Duration::from_secs(15),
         "d1's ping path repaired -> VIP back on d1",
     );
-    m.client_reaches(1, "ping repair on d1");
     settle();
     cut(&m.lab.ns[2], "10.197.0.2", true);
     m.stays(
@@ -323,23 +348,12 @@ fn mixed_pair(heartbeat: [bool; 2]) {
     );
     m.start(2);
     settle();
-    m.kill(1);
-    m.expect(
-        [true, true],
-        Duration::from_secs(10),
-        &format!("d1 ({w1}) killed -> VIP up on d2 (d1's copy stays on the dead node)"),
-    );
-    m.client_reaches(2, "d1 killed");
-    // d1 comes back as after a reboot: the address the killed process left
-    // is gone (heartbeat's IPaddr2 would find it "running" and send no ARP).
-    m.reboot_cleanup(1);
-    m.start(1);
-    m.expect(
-        [true, false],
+    m.kill_and_restart_d1();
+    m.moves_to(
+        1,
         Duration::from_secs(30),
         &format!("d1 ({w1}) restarted -> VIP back on d1 only"),
     );
-    m.client_reaches(1, "d1 restarted");
     println!(
         "mixed lab, {label}, auto_failback on:\n  {}",
         m.report.join("\n  ")
@@ -365,25 +379,9 @@ fn mixed_pair_auto_failback_off(heartbeat: [bool; 2], authkeys: Option<&str>) {
         ))
     );
     let (w1, w2) = (m.what(1), m.what(2));
-    let t0 = std::time::Instant::now();
-    m.start_both();
-    m.lab
-        .wait_vip([true, false], Duration::from_secs(30), "cold start of both");
-    m.report.push(format!(
-        "cold start of both -> VIP on d1: {:.2} s",
-        t0.elapsed().as_secs_f64()
-    ));
-    m.client_reaches(1, "cold start");
+    m.cold_start();
     std::thread::sleep(Duration::from_secs(3));
-    m.kill(1);
-    m.expect(
-        [true, true],
-        Duration::from_secs(10),
-        &format!("d1 ({w1}) killed -> VIP up on d2"),
-    );
-    m.client_reaches(2, "d1 killed");
-    m.reboot_cleanup(1);
-    m.start(1);
+    m.kill_and_restart_d1();
     m.stays(
         [false, true],
         Duration::from_secs(6),
@@ -391,12 +389,11 @@ fn mixed_pair_auto_failback_off(heartbeat: [bool; 2], authkeys: Option<&str>) {
     );
     m.wait_stable();
     m.standby(2);
-    m.expect(
-        [true, false],
+    m.moves_to(
+        1,
         Duration::from_secs(10),
         &format!("standby on d2 ({w2}) -> VIP on d1"),
     );
-    m.client_reaches(1, "standby on d2");
     println!("mixed lab, {label}:\n  {}", m.report.join("\n  "));
     m.stop(2);
     m.stop(1);

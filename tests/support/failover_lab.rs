@@ -252,19 +252,13 @@ impl Lab {
 
     /// Runs `lvsd ARGS --control <dN's socket>`; its exit code and output.
     pub fn lvsd(&self, node: usize, args: &[&str]) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
-            .args(args)
-            .arg("--control")
-            .arg(self.control(node))
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
+        outcome(
+            Command::new(env!("CARGO_BIN_EXE_lvsd"))
+                .args(args)
+                .arg("--control")
+                .arg(self.control(node))
+                .output()
+                .unwrap(),
         )
     }
 
@@ -318,6 +312,18 @@ pub fn cut(ns: &str, to: &str, on: bool) {
         "blackhole",
         &format!("{to}/32"),
     ]);
+}
+
+/// A finished command's exit code and its stdout then stderr.
+pub fn outcome(out: std::process::Output) -> (i32, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 pub fn sigterm(c: &mut Child) {
@@ -443,19 +449,13 @@ impl Lab {
 
     /// Runs a command inside heartbeat's namespaces (hb_standby...).
     pub fn heartbeat_exec(&self, hb: &Heartbeat, args: &[&str]) -> (i32, String) {
-        let out = Command::new(fixture())
-            .arg("exec")
-            .arg(&hb.dir)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
+        outcome(
+            Command::new(fixture())
+                .arg("exec")
+                .arg(&hb.dir)
+                .args(args)
+                .output()
+                .unwrap(),
         )
     }
 }
