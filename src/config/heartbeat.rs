@@ -1723,7 +1723,9 @@ crm             no
         // lvsd runs no resource scripts: said at the word.
         assert_eq!(
             diags,
-            ["haresources:3:29: warning: resource `MailTo::a@b::sub` is not run by lvsd: only the addresses move with failover"]
+            [
+                "haresources:3:29: warning: resource `MailTo::a@b::sub` is not run by lvsd: only the addresses move with failover"
+            ]
         );
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].origin.0.as_ref().map(|l| l.line), Some(2));
