@@ -21,7 +21,7 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
-use lab::{Lab, TIMERS_HEARTBEAT, cut};
+use lab::{Lab, TIMERS_HEARTBEAT};
 
 const TIMERS_FAST: &str =
     "keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 1\ndeadping 500ms\n";
@@ -70,9 +70,9 @@ fn one_run(timers: &str) -> [f64; 5] {
     until(t, "failback", || lab.has_vip(1) && !lab.has_vip(2));
     std::thread::sleep(Duration::from_secs(2));
 
-    cut(&lab.ns[2], "10.197.0.1", true);
+    lab.cut_pings("10.197.0.1", true);
     let moved = until(t, "ping loss", || !lab.has_vip(1) && lab.has_vip(2));
-    cut(&lab.ns[2], "10.197.0.1", false);
+    lab.cut_pings("10.197.0.1", false);
     let back = until(t, "repair", || lab.has_vip(1) && !lab.has_vip(2));
     lab::sigterm(&mut d1);
     lab::sigterm(&mut d2);

@@ -25,8 +25,9 @@ pub fn ip(args: &[&str]) -> String {
 }
 
 pub struct Lab {
-    /// d1, d2, the ping node, the switch.
-    pub ns: [String; 4],
+    /// d1, d2, the first ping node (also the client), the switch, the
+    /// second ping node.
+    pub ns: [String; 5],
     dir: tempfile::TempDir,
     /// tcpdump on the bridge, when started.
     capture: std::sync::Mutex<Option<Child>>,
@@ -57,7 +58,7 @@ impl Lab {
             std::process::id(),
             LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         );
-        let ns = ["f1", "f2", "fp", "fs"].map(|n| format!("lvsd-{n}-{id}"));
+        let ns = ["f1", "f2", "fp", "fs", "fq"].map(|n| format!("lvsd-{n}-{id}"));
         for n in &ns {
             ip(&["netns", "add", n]);
             ip(&["-n", n, "link", "set", "lo", "up"]);
@@ -65,11 +66,13 @@ impl Lab {
         let sw = &ns[3];
         ip(&["-n", sw, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", sw, "link", "set", "br0", "up"]);
-        // d1 .1, d2 .2, the ping node .21, each on lan0, ports p1..p3 on br0.
+        // d1 .1, d2 .2, the ping nodes .21 and .22, each on lan0, ports
+        // p1..p4 on br0.
         let hosts = [
             (&ns[0], "10.197.0.1"),
             (&ns[1], "10.197.0.2"),
             (&ns[2], "10.197.0.21"),
+            (&ns[4], "10.197.0.22"),
         ];
         for (i, (n, addr)) in hosts.into_iter().enumerate() {
             let port = format!("p{}", i + 1);
@@ -92,7 +95,7 @@ impl Lab {
             std::fs::write(
                 d.join("ha.cf"),
                 format!(
-                    "{timers}udpport 694\n{medium}\nping 10.197.0.21\nauto_failback on\nnode d1\nnode d2\n"
+                    "{timers}udpport 694\n{medium}\nping 10.197.0.21\nping 10.197.0.22\nauto_failback on\nnode d1\nnode d2\n"
                 ),
             )
             .unwrap();
@@ -298,6 +301,16 @@ impl Drop for Lab {
         }
         for n in &self.ns {
             let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+impl Lab {
+    /// Both ping nodes stop answering `from` (a director's address), or
+    /// answer again.
+    pub fn cut_pings(&self, from: &str, on: bool) {
+        for n in [&self.ns[2], &self.ns[4]] {
+            cut(n, from, on);
         }
     }
 }
