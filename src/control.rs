@@ -1,6 +1,7 @@
 //! The control socket: a unix stream socket (mode 0600: root only) where
-//! `lvsd standby`, `lvsd takeover` and `lvsd status` reach the running
-//! daemon. One request line, the answer, then the daemon closes.
+//! `lvsd standby`, `lvsd takeover`, `lvsd status` and `lvsd reload` reach
+//! the running daemon. One request line, the answer, then the daemon
+//! closes.
 
 use std::path::Path;
 
@@ -20,6 +21,8 @@ pub enum Command {
     Takeover,
     /// Say what failover is doing.
     Status,
+    /// Read the configuration files again and apply them if valid.
+    Reload,
 }
 
 impl Command {
@@ -28,6 +31,7 @@ impl Command {
             "standby" => Command::Standby,
             "takeover" => Command::Takeover,
             "status" => Command::Status,
+            "reload" => Command::Reload,
             _ => return None,
         })
     }
@@ -38,6 +42,7 @@ impl Command {
             Command::Standby => "standby",
             Command::Takeover => "takeover",
             Command::Status => "status",
+            Command::Reload => "reload",
         }
     }
 }
@@ -75,7 +80,7 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
                 Some(command) => {
                     let (tx, rx) = oneshot::channel();
                     if to.send(Request { command, reply: tx }).await.is_err() {
-                        "error: failover is not running\n".to_owned()
+                        "error: lvsd is stopping\n".to_owned()
                     } else {
                         rx.await.unwrap_or_else(|_| "error: no answer\n".to_owned())
                     }

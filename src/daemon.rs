@@ -15,20 +15,29 @@
 //! cost one diff. The kernel is re-read every `resync` to repair drift
 //! (someone ran `ipvsadm -d` by hand).
 //!
+//! Reload (a new, already validated [`Config`] arrives): nothing happens
+//! when it equals the running one. Otherwise the new plan is made; a check
+//! that is in both keeps its state and its task (timer, phase): no
+//! re-probe, no flap. New checks start like at start (a real the kernel
+//! serves is up until a check says otherwise). Virtuals no longer in the
+//! config are removed from the kernel; the diff orders additions before
+//! removals. A plan or checker that cannot be made keeps the running
+//! config, with the reason logged.
+//!
 //! Stop (the shutdown future resolves): check tasks end, and each virtual
 //! with `cleanstop=yes` is removed from the kernel; with `cleanstop=no` the
 //! table is left as is, so traffic keeps flowing while lvsd is away.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
 use checkers::ProbeError;
 use tokio::sync::mpsc;
 
-use crate::config::Config;
+use crate::config::{Config, VirtualKey};
 use crate::health::maintenance;
-use crate::health::plan::{Plan, Unsupported};
+use crate::health::plan::{Check, Member, Plan, Unsupported};
 use crate::health::scheduler::{Outcome, Scheduler};
 use crate::health::state::{CheckState, Health, Verdict};
 use crate::ipvs::desired::{Maintenance, RealStatus, desired, serves};
@@ -87,6 +96,8 @@ pub enum Event {
     Maintenance(Maintenance),
     /// Time to re-read the kernel's table.
     Resync,
+    /// A new configuration, already validated.
+    Reload(Box<Config>),
     /// Stop.
     Shutdown,
 }
@@ -102,6 +113,11 @@ struct Daemon<K> {
     /// The kernel's table as lvsd believes it is (last dump + ops applied).
     known: Table,
     owned: HashSet<ServiceKey>,
+    /// After a reload: what lvsd owns once the reconcile has removed the
+    /// virtuals the new config dropped (until then `owned` has both).
+    owned_next: Option<HashSet<ServiceKey>>,
+    /// Task id (in probe outcomes) -> index of its check in the plan.
+    slot: HashMap<usize, usize>,
     starting: bool,
     dirty: bool,
     /// Per virtual: whether `fallbackcommand` last ran with `start` (no
@@ -118,11 +134,25 @@ pub async fn run<K: Kernel>(
     opts: RunOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    let (_keep, reloads) = mpsc::channel(1);
+    run_with_reloads(cfg, kernel, opts, shutdown, reloads).await
+}
+
+/// [`run`], taking new configurations from `reloads` (each one already
+/// loaded and validated by the caller).
+pub async fn run_with_reloads<K: Kernel>(
+    cfg: Config,
+    kernel: K,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()>,
+    mut reloads: mpsc::Receiver<Config>,
+) -> Result<(), DaemonError> {
     let plan = Plan::of(&cfg).map_err(DaemonError::Unsupported)?;
     let mut d = Daemon::start(cfg, plan, kernel).await?;
     let (probe_tx, mut probes) = mpsc::channel(4096);
-    let scheduler = Scheduler::start(&d.plan.checks, probe_tx, opts.max_in_flight)
+    let mut scheduler = Scheduler::start(&d.plan.checks, probe_tx, opts.max_in_flight)
         .map_err(DaemonError::Checker)?;
+    d.slot = slots(scheduler.ids());
     tracing::info!(
         "started: {} virtual(s), {} check(s) for {} real(s)",
         d.cfg.virtuals.len(),
@@ -130,15 +160,17 @@ pub async fn run<K: Kernel>(
         d.cfg.virtuals.iter().map(|v| v.reals.len()).sum::<usize>()
     );
     let (maint_tx, mut maint) = mpsc::channel(4);
-    let _watcher = d.cfg.global.maintenancedir.clone().map(|dir| {
-        let first = d.maintenance.clone();
-        AbortOnDrop(tokio::spawn(maintenance::watch(
-            dir,
-            opts.maintenance_poll,
-            first,
-            maint_tx,
-        )))
-    });
+    let watch = |d: &Daemon<K>| {
+        d.cfg.global.maintenancedir.clone().map(|dir| {
+            AbortOnDrop(tokio::spawn(maintenance::watch(
+                dir,
+                opts.maintenance_poll,
+                d.maintenance.clone(),
+                maint_tx.clone(),
+            )))
+        })
+    };
+    let mut watcher = watch(&d);
     let mut resync =
         tokio::time::interval_at(tokio::time::Instant::now() + opts.resync, opts.resync);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -149,6 +181,7 @@ pub async fn run<K: Kernel>(
             () = &mut shutdown => Event::Shutdown,
             Some(o) = probes.recv() => Event::Probe(o),
             Some(m) = maint.recv() => Event::Maintenance(m),
+            Some(c) = reloads.recv() => Event::Reload(Box::new(c)),
             _ = resync.tick() => Event::Resync,
         };
         match event {
@@ -160,6 +193,13 @@ pub async fn run<K: Kernel>(
                 }
             }
             Event::Maintenance(m) => d.set_maintenance(m),
+            Event::Reload(c) => {
+                let dir = d.cfg.global.maintenancedir.clone();
+                d.reload(*c, &mut scheduler);
+                if d.cfg.global.maintenancedir != dir {
+                    watcher = watch(&d);
+                }
+            }
             Event::Resync => d.resync().await,
             Event::Shutdown => break,
         }
@@ -168,8 +208,32 @@ pub async fn run<K: Kernel>(
         }
     }
     drop(scheduler);
+    drop(watcher);
     d.stop().await;
     Ok(())
+}
+
+/// Task id -> check index.
+fn slots(ids: &[usize]) -> HashMap<usize, usize> {
+    ids.iter().enumerate().map(|(i, id)| (*id, i)).collect()
+}
+
+/// A new check's first state: up when the kernel already serves every one
+/// of its reals (a restart or reload changes nothing for them), else fresh
+/// (down until its first result).
+fn initial_state(cfg: &Config, known: &Table, c: &Check, members: &[Member]) -> CheckState {
+    let served = members.iter().all(|&(vi, ri)| {
+        let vs = &cfg.virtuals[vi];
+        let d = Destination::of(vs, &vs.reals[ri]);
+        known
+            .service(&ServiceKey::from(vs.key))
+            .is_some_and(|(_, ds)| ds.iter().any(|x| x.same(&d) && x.weight > 0))
+    });
+    if served {
+        CheckState::up(c.failurecount, c.risecount)
+    } else {
+        CheckState::fresh(c.failurecount, c.risecount)
+    }
 }
 
 /// Aborts a helper task when the daemon returns.
@@ -192,20 +256,7 @@ impl<K: Kernel> Daemon<K> {
             .checks
             .iter()
             .zip(&plan.members)
-            .map(|(c, members)| {
-                let served = members.iter().all(|&(vi, ri)| {
-                    let vs = &cfg.virtuals[vi];
-                    let d = Destination::of(vs, &vs.reals[ri]);
-                    known
-                        .service(&ServiceKey::from(vs.key))
-                        .is_some_and(|(_, ds)| ds.iter().any(|x| x.same(&d) && x.weight > 0))
-                });
-                if served {
-                    CheckState::up(c.failurecount, c.risecount)
-                } else {
-                    CheckState::fresh(c.failurecount, c.risecount)
-                }
-            })
+            .map(|(c, members)| initial_state(&cfg, &known, c, members))
             .collect::<Vec<_>>();
         let owned = cfg
             .virtuals
@@ -222,6 +273,8 @@ impl<K: Kernel> Daemon<K> {
             kernel,
             known,
             owned,
+            owned_next: None,
+            slot: HashMap::new(),
             starting: true,
             dirty: false,
             fallback_runs: (0..fallback_state.len()).map(|_| None).collect(),
@@ -251,7 +304,12 @@ impl<K: Kernel> Daemon<K> {
         )
     }
 
-    fn observe(&mut self, o: Outcome) {
+    fn observe(&mut self, mut o: Outcome) {
+        // A result of a task a reload stopped has no check any more.
+        let Some(&check) = self.slot.get(&o.check) else {
+            return;
+        };
+        o.check = check;
         let Some(state) = self.states.get_mut(o.check) else {
             return;
         };
@@ -323,6 +381,98 @@ impl<K: Kernel> Daemon<K> {
         self.dirty = true;
     }
 
+    /// Takes a new configuration (see the module's documentation).
+    fn reload(&mut self, cfg: Config, scheduler: &mut Scheduler) {
+        if cfg == self.cfg {
+            tracing::info!("reload: the configuration is unchanged");
+            return;
+        }
+        if cfg.failover != self.cfg.failover {
+            tracing::warn!(
+                "reload: failover (ha.cf, haresources, authkeys) changes take effect when lvsd restarts"
+            );
+        }
+        let plan = match Plan::of(&cfg) {
+            Ok(p) => p,
+            Err(u) => {
+                tracing::error!(
+                    "reload refused, the running configuration stays: {}",
+                    unsupported_list(&u)
+                );
+                return;
+            }
+        };
+        if let Err(e) = scheduler.update(&plan.checks) {
+            tracing::error!("reload refused, the running configuration stays: {e}");
+            return;
+        }
+        let old: HashMap<&Check, usize> = self
+            .plan
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c, i))
+            .collect();
+        let mut kept = 0;
+        let (states, last_error): (Vec<_>, Vec<_>) = plan
+            .checks
+            .iter()
+            .zip(&plan.members)
+            .map(|(c, members)| match old.get(c) {
+                Some(&i) => {
+                    kept += 1;
+                    (self.states[i].clone(), self.last_error[i].clone())
+                }
+                None => (initial_state(&cfg, &self.known, c, members), None),
+            })
+            .unzip();
+        let started = plan.checks.len() - kept;
+        let stopped = self.plan.checks.len() - kept;
+        // fallbackcommand state follows its virtual.
+        let keys = |c: &Config| {
+            c.virtuals
+                .iter()
+                .map(|v| v.key)
+                .collect::<Vec<VirtualKey>>()
+        };
+        let mut runs: HashMap<VirtualKey, (Option<bool>, Option<tokio::task::JoinHandle<()>>)> =
+            keys(&self.cfg)
+                .into_iter()
+                .zip(
+                    self.fallback_state
+                        .iter()
+                        .copied()
+                        .zip(self.fallback_runs.iter_mut().map(Option::take)),
+                )
+                .collect();
+        let (fallback_state, fallback_runs) = keys(&cfg)
+            .iter()
+            .map(|k| runs.remove(k).unwrap_or((None, None)))
+            .unzip();
+        let owned: HashSet<ServiceKey> = cfg
+            .virtuals
+            .iter()
+            .map(|v| ServiceKey::from(v.key))
+            .collect();
+        let gone = self.owned.difference(&owned).count();
+        let added = owned.difference(&self.owned).count();
+        tracing::info!(
+            "reload: {kept} check(s) kept, {started} started, {stopped} stopped; {added} virtual(s) added, {gone} removed"
+        );
+        // The removed virtuals stay owned for one reconcile, which deletes
+        // them.
+        self.owned.extend(owned.iter().copied());
+        self.owned_next = Some(owned);
+        self.slot = slots(scheduler.ids());
+        self.states = states;
+        self.last_error = last_error;
+        self.fallback_state = fallback_state;
+        self.fallback_runs = fallback_runs;
+        self.plan = plan;
+        self.cfg = cfg;
+        self.dirty = true;
+    }
+
     /// Makes the kernel's table what the config and the health call for.
     async fn reconcile(&mut self) {
         self.dirty = false;
@@ -347,6 +497,9 @@ impl<K: Kernel> Daemon<K> {
                     failed = true;
                 }
             }
+        }
+        if let Some(owned) = self.owned_next.take() {
+            self.owned = owned;
         }
         self.run_fallback_commands();
         if failed {

@@ -64,6 +64,13 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
         control: PathBuf,
     },
+    /// Read the configuration files again: applied when valid, else the
+    /// running configuration stays and the errors are printed (as SIGHUP).
+    Reload {
+        /// The running daemon's control socket.
+        #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
     /// What failover is doing: role, peer, ping nodes, why. Exit 0 when
     /// lvsd runs, 3 when it does not (LSB).
     Status {
@@ -127,6 +134,7 @@ fn main() -> ExitCode {
         Command::Standby { control } => ask(&control, lvsd::control::Command::Standby),
         Command::Takeover { control } => ask(&control, lvsd::control::Command::Takeover),
         Command::Status { control } => ask(&control, lvsd::control::Command::Status),
+        Command::Reload { control } => ask(&control, lvsd::control::Command::Reload),
         Command::Run {
             dry_run,
             ops_log,
@@ -138,7 +146,7 @@ fn main() -> ExitCode {
             let Some(c) = loaded.config else {
                 return ExitCode::FAILURE;
             };
-            match run(c, dry_run, ops_log, &control, names.hostname()) {
+            match run(c, dry_run, ops_log, &control, &files, &names) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("lvsd: {e:#}");
@@ -164,9 +172,11 @@ fn run(
     dry_run: bool,
     ops_log: Option<PathBuf>,
     control: &Path,
-    hostname: &str,
+    files: &[PathBuf],
+    names: &Names,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
+    let hostname = names.hostname();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -240,27 +250,68 @@ fn run(
                 "lvs_sync_daemon: the sync daemon follows the failover role, and failover (ha.cf) is not running: not started"
             );
         }
+        let mut failover_commands = None;
         let failover_task = failover.map(|f| {
             let me = hostname.to_owned();
             let rx = stop_rx.clone();
             let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
-            let path = control.to_owned();
-            tokio::spawn(async move {
-                if let Err(e) = lvsd::control::serve(&path, cmd_tx).await {
-                    tracing::warn!("control socket {}: {e}", path.display());
-                }
-            });
+            failover_commands = Some(cmd_tx);
             tokio::spawn(async move {
                 if let Err(e) = lvsd::failover::run::run(&f, &me, sync, stopped(rx), cmd_rx).await {
                     tracing::error!("failover stopped: {e}");
                 }
             })
         });
+        // The control socket, and SIGHUP: reloads here, failover commands
+        // to failover.
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+        let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::channel::<lvsd::control::Request>(8);
+        let path = control.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = lvsd::control::serve(&path, ctl_tx).await {
+                tracing::warn!("control socket {}: {e}", path.display());
+            }
+        });
+        let reloader = Reloader {
+            files: files.to_vec(),
+            names: names.clone(),
+            to: reload_tx,
+        };
+        let on_hup = reloader.clone();
+        tokio::spawn(async move {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(mut hup) => {
+                    while hup.recv().await.is_some() {
+                        tracing::info!("SIGHUP: reloading");
+                        on_hup.reload().await;
+                    }
+                }
+                Err(e) => tracing::warn!("cannot catch SIGHUP ({e}); use lvsd reload"),
+            }
+        });
+        tokio::spawn(async move {
+            use lvsd::control::Command as C;
+            while let Some(req) = ctl_rx.recv().await {
+                match (req.command, &failover_commands) {
+                    (C::Reload, _) => {
+                        let _ = req.reply.send(reloader.reload().await);
+                    }
+                    (_, Some(to)) => {
+                        let _ = to.send(req).await;
+                    }
+                    (_, None) => {
+                        let _ = req
+                            .reply
+                            .send("error: failover is not configured (no ha.cf)\n".to_owned());
+                    }
+                }
+            }
+        });
         let opts = RunOptions::default();
         let result = match kernel {
-            Chosen::Dry(k) => daemon::run(c, k, opts, shutdown).await,
-            Chosen::None(k) => daemon::run(c, k, opts, shutdown).await,
-            Chosen::Netlink(k) => daemon::run(c, k, opts, shutdown).await,
+            Chosen::Dry(k) => daemon::run_with_reloads(c, k, opts, shutdown, reload_rx).await,
+            Chosen::None(k) => daemon::run_with_reloads(c, k, opts, shutdown, reload_rx).await,
+            Chosen::Netlink(k) => daemon::run_with_reloads(c, k, opts, shutdown, reload_rx).await,
         };
         // The daemon stopped (or could not start): failover gives its VIPs
         // up before we exit.
@@ -275,6 +326,41 @@ fn run(
         result?;
         Ok(())
     })
+}
+
+/// Reads the configuration files again for a reload (SIGHUP, `lvsd
+/// reload`): every diagnostic is logged; a valid configuration goes to the
+/// daemon, an invalid one changes nothing.
+#[derive(Clone)]
+struct Reloader {
+    files: Vec<PathBuf>,
+    names: Names,
+    to: tokio::sync::mpsc::Sender<config::Config>,
+}
+
+impl Reloader {
+    /// The answer for `lvsd reload`.
+    async fn reload(&self) -> String {
+        let loaded = config::load(&self.files, &self.names);
+        let mut text = String::new();
+        for d in &loaded.diagnostics {
+            match d.severity {
+                Severity::Error => tracing::error!("reload: {d}"),
+                _ => tracing::warn!("reload: {d}"),
+            }
+            text.push_str(&format!("{d}\n"));
+        }
+        match loaded.config {
+            None => {
+                tracing::error!("reload refused: the running configuration stays");
+                format!("{text}error: reload refused, the running configuration stays\n")
+            }
+            Some(c) => match self.to.send(c).await {
+                Ok(()) => format!("{text}reloading (lvsd's log says what changed)\n"),
+                Err(_) => format!("{text}error: lvsd is stopping\n"),
+            },
+        }
+    }
 }
 
 /// `lvsd standby|takeover|status`: asks the running daemon. Exit 3 when

@@ -82,6 +82,7 @@ struct Running {
     kernel: MemoryKernel,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), daemon::DaemonError>>,
+    reload: tokio::sync::mpsc::Sender<Config>,
 }
 
 impl Running {
@@ -91,14 +92,37 @@ impl Running {
             resync: Duration::from_secs(5),
             ..RunOptions::default()
         };
-        let task = tokio::spawn(daemon::run(cfg, kernel.clone(), opts, async {
-            let _ = rx.await;
-        }));
+        let (reload, reloads) = tokio::sync::mpsc::channel(4);
+        let task = tokio::spawn(daemon::run_with_reloads(
+            cfg,
+            kernel.clone(),
+            opts,
+            async {
+                let _ = rx.await;
+            },
+            reloads,
+        ));
         Running {
             kernel,
             stop: Some(tx),
             task,
+            reload,
         }
+    }
+
+    async fn reload(&self, cfg: Config) {
+        self.reload.send(cfg).await.unwrap();
+    }
+
+    /// The ops applied at or after `since`, as ipvsadm commands.
+    fn ops_since(&self, since: Instant) -> Vec<String> {
+        self.kernel
+            .lock()
+            .ops
+            .iter()
+            .filter(|(t, _)| *t >= since)
+            .map(|(_, o)| o.to_string())
+            .collect()
     }
 
     async fn stop(mut self) -> MemoryKernel {
@@ -602,5 +626,175 @@ async fn external_and_simpletcp_checks_drive_the_table() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    d.stop().await;
+}
+
+// ------------------------------------------------------------ reload
+
+fn three_reals(a: &Backend, b: &Backend, c: &Backend) -> Config {
+    config(&format!(
+        "checkinterval=1\nnegotiatetimeout=2\nfailurecount=3\nrisecount=2\nquiescent=no\n\
+         virtual=192.0.2.10:80\n\treal={} gate\n\treal={} gate\n\treal={} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n",
+        a.real(),
+        b.real(),
+        c.real()
+    ))
+}
+
+/// The gaps between a backend's consecutive probes since `since`, in ms.
+fn gaps(b: &Backend, since: Instant) -> Vec<u128> {
+    let hits = b.hits_since(since);
+    hits.windows(2)
+        .map(|w| (w[1].0 - w[0].0).as_millis())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_adds_a_real_without_touching_the_others_or_their_timers() {
+    let (a, b, c) = (
+        Backend::start().await,
+        Backend::start().await,
+        Backend::start().await,
+    );
+    let d = Running::start(two_reals(&a, &b, "no", ""), MemoryKernel::new());
+    // Half an interval off the checks' phase: a restarted task would probe
+    // at the wrong time.
+    sleep(Duration::from_millis(3500)).await;
+    let t0 = Instant::now();
+    d.reload(three_reals(&a, &b, &c)).await;
+    sleep(Duration::from_secs(4)).await;
+    // The new real: probed, up after risecount (2) successes, added.
+    assert_eq!(d.weight(&c.real()), Some(1));
+    assert_eq!(
+        d.ops_since(t0),
+        [format!(
+            "ipvsadm -a -t 192.0.2.10:80 -r {} -g -w 1",
+            c.real()
+        )],
+        "nothing but the new real changed"
+    );
+    // The kept checks keep their rhythm: no probe early, none skipped.
+    for be in [&a, &b] {
+        for g in gaps(be, t0 - Duration::from_secs(2)) {
+            assert!(
+                (900..=1100).contains(&g),
+                "a probe gap of {g} ms across the reload"
+            );
+        }
+    }
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unchanged_reload_changes_nothing() {
+    let (a, b) = (Backend::start().await, Backend::start().await);
+    let d = Running::start(two_reals(&a, &b, "no", ""), MemoryKernel::new());
+    sleep(Duration::from_secs(3)).await;
+    let t0 = Instant::now();
+    let before = a.hits_since(t0 - Duration::from_secs(3)).len();
+    d.reload(two_reals(&a, &b, "no", "")).await;
+    sleep(Duration::from_secs(3)).await;
+    assert!(d.ops_since(t0).is_empty());
+    let after = a.hits_since(t0).len();
+    assert!(
+        (2..=4).contains(&after),
+        "{after} probes in 3 s (before: {before} in 3 s)"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_changed_check_keeps_serving_reals_up_until_it_says_otherwise() {
+    let (a, b) = (Backend::start().await, Backend::start().await);
+    let d = Running::start(two_reals(&a, &b, "no", ""), MemoryKernel::new());
+    sleep(Duration::from_secs(3)).await;
+    let t0 = Instant::now();
+    // Another receive string: new checks for both reals. They start from
+    // what the kernel serves (up), so nothing flaps while they run.
+    let changed = config(&format!(
+        "checkinterval=1\nnegotiatetimeout=2\nfailurecount=3\nrisecount=2\nquiescent=no\n\
+         virtual=192.0.2.10:80\n\treal={} gate\n\treal={} gate\n\trequest=\"/health\"\n\treceive=\"Service\"\n",
+        a.real(),
+        b.real()
+    ));
+    d.reload(changed).await;
+    sleep(Duration::from_secs(3)).await;
+    assert!(d.ops_since(t0).is_empty(), "{:?}", d.ops_since(t0));
+    // The new check works: a failing real still goes after failurecount.
+    a.set(503);
+    sleep(Duration::from_secs(5)).await;
+    assert_eq!(d.weight(&a.real()), None);
+    assert_eq!(d.weight(&b.real()), Some(1));
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_virtual_dropped_by_a_reload_leaves_the_kernel() {
+    let (a, b) = (Backend::start().await, Backend::start().await);
+    let both = config(&format!(
+        "checkinterval=1\nquiescent=no\ncleanstop=no\n\
+         virtual=192.0.2.10:80\n\treal={} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n\n\
+         virtual=192.0.2.11:80\n\treal={} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n",
+        a.real(),
+        b.real()
+    ));
+    let one = config(&format!(
+        "checkinterval=1\nquiescent=no\ncleanstop=no\n\
+         virtual=192.0.2.10:80\n\treal={} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n",
+        a.real()
+    ));
+    let d = Running::start(both, MemoryKernel::new());
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(d.kernel.table().services.len(), 2);
+    let t0 = Instant::now();
+    d.reload(one).await;
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(d.ops_since(t0), ["ipvsadm -D -t 192.0.2.11:80"]);
+    // Its real's check stopped with it.
+    let later = Instant::now();
+    sleep(Duration::from_secs(3)).await;
+    assert!(
+        b.hits_since(later).is_empty(),
+        "the dropped real is still probed"
+    );
+    assert_eq!(a.hits_since(later).len(), 3);
+    d.stop().await;
+}
+
+/// 100 reloads back and forth: no check task is left behind (each real is
+/// probed once a second after them, as before), and the table ends right.
+#[tokio::test(start_paused = true)]
+async fn a_hundred_reloads_leave_no_task_behind() {
+    let (a, b, c) = (
+        Backend::start().await,
+        Backend::start().await,
+        Backend::start().await,
+    );
+    let two = two_reals(&a, &b, "no", "");
+    let three = three_reals(&a, &b, &c);
+    let d = Running::start(two.clone(), MemoryKernel::new());
+    sleep(Duration::from_secs(3)).await;
+    for i in 0..100 {
+        d.reload(if i % 2 == 0 {
+            three.clone()
+        } else {
+            two.clone()
+        })
+        .await;
+        sleep(Duration::from_millis(50)).await;
+    }
+    sleep(Duration::from_secs(2)).await;
+    let t0 = Instant::now();
+    sleep(Duration::from_secs(5)).await;
+    for be in [&a, &b] {
+        let n = be.hits_since(t0).len();
+        assert!((4..=6).contains(&n), "{n} probes in 5 s after 100 reloads");
+    }
+    assert!(c.hits_since(t0).is_empty(), "c's check outlived its reload");
+    assert_eq!(d.weight(&c.real()), None);
+    assert_eq!(
+        (d.weight(&a.real()), d.weight(&b.real())),
+        (Some(1), Some(1))
+    );
     d.stop().await;
 }

@@ -333,7 +333,8 @@ pub async fn run(
                 let acts = match req.command {
                     Command::Standby => arbiter.input(now, Input::Standby),
                     Command::Takeover => arbiter.input(now, Input::Takeover),
-                    Command::Status => Vec::new(),
+                    // (reloads are the daemon's; none reach here)
+                    Command::Status | Command::Reload => Vec::new(),
                 };
                 let mut answer = format!("node: {me} (peer {peer})\n");
                 for (k, v) in arbiter.status(now) {

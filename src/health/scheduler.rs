@@ -14,6 +14,12 @@
 //!   before its deadline starts.
 //! - Results go to the daemon over a bounded channel; tasks stop when the
 //!   daemon drops the receiver or the [`Scheduler`] is dropped.
+//! - A reload ([`Scheduler::update`]) keeps the task of every check that is
+//!   still wanted, with its timer and phase, stops the others and starts
+//!   the new ones. Each task has an id never used again, which its
+//!   outcomes carry.
+
+use std::collections::HashMap;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -29,7 +35,7 @@ use super::plan::{Check, Probe, ProbeSpec};
 /// The result of one probe of one check.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// Index of the check in the plan.
+    /// The id of the check's task (see [`Scheduler::ids`]).
     pub check: usize,
     /// Up, or why not.
     pub result: Result<(), ProbeError>,
@@ -40,14 +46,29 @@ pub struct Outcome {
 }
 
 /// The running check tasks; dropping it stops them all.
-#[derive(Debug, Default)]
 pub struct Scheduler {
-    tasks: Vec<JoinHandle<()>>,
+    /// Task id -> its check and task.
+    tasks: HashMap<usize, (Check, JoinHandle<()>)>,
+    /// The task id of each check, in the order of the last plan.
+    ids: Vec<usize>,
+    next_id: usize,
+    icmp: Arc<IcmpSockets>,
+    http: HttpClients,
+    permits: Arc<Semaphore>,
+    tx: mpsc::Sender<Outcome>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("tasks", &self.tasks.len())
+            .finish()
+    }
 }
 
 impl Drop for Scheduler {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for (_, t) in self.tasks.values() {
             t.abort();
         }
     }
@@ -243,37 +264,80 @@ pub fn first_offset(c: &Check) -> Duration {
 }
 
 impl Scheduler {
-    /// Starts one task per check. Fails only when a checker cannot be
-    /// built (the TLS stack, a pattern), naming the check.
+    /// Starts one task per check (ids 0, 1, ... in order). Fails only when
+    /// a checker cannot be built (the TLS stack, a pattern), naming the
+    /// check.
     pub fn start(
         checks: &[Check],
         tx: mpsc::Sender<Outcome>,
         max_in_flight: usize,
     ) -> Result<Scheduler, String> {
-        let icmp = IcmpSockets::new();
-        let mut http = HttpClients::default();
-        let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
-        let mut s = Scheduler::default();
-        for (id, c) in checks.iter().enumerate() {
-            let probe = build(&c.probe, &icmp, &mut http)?;
-            let negotiate = match &c.negotiate_every {
-                Some((n, p)) => Some((*n, build(p, &icmp, &mut http)?)),
-                None => None,
-            };
-            let seed = hash_of(c);
+        let mut s = Scheduler {
+            tasks: HashMap::new(),
+            ids: Vec::new(),
+            next_id: 0,
+            icmp: IcmpSockets::new(),
+            http: HttpClients::default(),
+            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            tx,
+        };
+        s.update(checks)?;
+        Ok(s)
+    }
+
+    /// Makes the running tasks those of `checks`: a check already running
+    /// keeps its task (its timer, its phase, its negotiate count), the
+    /// others stop, new ones start. Nothing changes when a new checker
+    /// cannot be built.
+    pub fn update(&mut self, checks: &[Check]) -> Result<(), String> {
+        let running: HashMap<&Check, usize> =
+            self.tasks.iter().map(|(id, (c, _))| (c, *id)).collect();
+        let mut ids = Vec::with_capacity(checks.len());
+        let mut new = Vec::new();
+        for c in checks {
+            match running.get(c) {
+                Some(id) => ids.push(*id),
+                None => {
+                    let probe = build(&c.probe, &self.icmp, &mut self.http)?;
+                    let negotiate = match &c.negotiate_every {
+                        Some((n, p)) => Some((*n, build(p, &self.icmp, &mut self.http)?)),
+                        None => None,
+                    };
+                    let id = self.next_id + new.len();
+                    ids.push(id);
+                    new.push((id, c.clone(), probe, negotiate));
+                }
+            }
+        }
+        self.next_id += new.len();
+        let keep: std::collections::HashSet<usize> = ids.iter().copied().collect();
+        self.tasks.retain(|id, (_, t)| {
+            let kept = keep.contains(id);
+            if !kept {
+                t.abort();
+            }
+            kept
+        });
+        for (id, c, probe, negotiate) in new {
             let task = CheckTask {
                 id,
-                first: first_offset(c),
+                first: first_offset(&c),
                 probe,
                 negotiate,
                 interval: c.interval,
-                seed,
-                tx: tx.clone(),
-                permits: Arc::clone(&permits),
+                seed: hash_of(&c),
+                tx: self.tx.clone(),
+                permits: Arc::clone(&self.permits),
             };
-            s.tasks.push(tokio::spawn(task.run()));
+            self.tasks.insert(id, (c, tokio::spawn(task.run())));
         }
-        Ok(s)
+        self.ids = ids;
+        Ok(())
+    }
+
+    /// The task id of each check of the last plan, in its order.
+    pub fn ids(&self) -> &[usize] {
+        &self.ids
     }
 
     /// Number of check tasks.
