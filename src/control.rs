@@ -57,10 +57,17 @@ pub struct Request {
 }
 
 /// Listens on `path` until dropped, handing requests to `to`. A stale
-/// socket file is replaced; the parent directory is created.
+/// socket file is replaced; one another running lvsd answers on is left
+/// alone (an error says so); the parent directory is created.
 pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
+    }
+    if UnixStream::connect(path).await.is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "another lvsd answers there (give this one --control PATH)",
+        ));
     }
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;

@@ -375,7 +375,7 @@ fn ask(control: &Path, command: lvsd::control::Command) -> ExitCode {
                 .map_err(|e| e.to_string())
         });
     match answer {
-        Ok(a) if a.starts_with("error:") => {
+        Ok(a) if a.lines().any(|l| l.starts_with("error:")) => {
             eprint!("lvsd: {a}");
             ExitCode::FAILURE
         }

@@ -42,6 +42,8 @@ fn dry_run_converges_logs_ops_and_stops_cleanly_on_sigint() {
     let mut child = lvsd()
         .args(["run", "--dry-run", "--ops-log"])
         .arg(&ops)
+        .arg("--control")
+        .arg(dir.path().join("control.sock"))
         .arg(&cf)
         .stderr(Stdio::piped())
         .spawn()
@@ -156,4 +158,136 @@ fn a_bad_config_is_refused_with_file_and_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:3:", cf.display())), "{err}");
+}
+
+/// A child killed when the test ends, even by a failed assertion.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (up to 10 s) until `path` contains `what`.
+fn wait_for(path: &std::path::Path, what: &str) {
+    let start = Instant::now();
+    while !std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .contains(what)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no `{what}` in {}:\n{}",
+            path.display(),
+            std::fs::read_to_string(path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An operator edits the config of a running lvsd: a typo is refused by
+/// `lvsd reload` (file, line, "refused", exit 1) and changes nothing; a good
+/// edit applied by SIGHUP adds its virtual; reloading it again changes
+/// nothing.
+#[test]
+fn reload_refuses_a_typo_and_applies_a_good_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = backend();
+    let cf = dir.path().join("ldirectord.cf");
+    let good = |extra: &str| {
+        format!(
+            "checkinterval=1\nquiescent=no\nvirtual=192.0.2.10:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n{extra}"
+        )
+    };
+    std::fs::write(&cf, good("")).unwrap();
+    let ops = dir.path().join("ops.jsonl");
+    let sock = dir.path().join("control.sock");
+    let log = dir.path().join("lvsd.log");
+    let mut child = Kill(
+        lvsd()
+            .args(["run", "--dry-run", "--ops-log"])
+            .arg(&ops)
+            .arg("--control")
+            .arg(&sock)
+            .arg(&cf)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&ops, "add-dest");
+    let reload = || {
+        let out = lvsd()
+            .arg("reload")
+            .arg("--control")
+            .arg(&sock)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+
+    // A typo: refused, nothing changes.
+    std::fs::write(&cf, good("").replace("quiescent=no", "quiescent=maybe")).unwrap();
+    let (code, answer) = reload();
+    assert_eq!(code, Some(1), "{answer}");
+    assert!(answer.contains("ldirectord.cf:2:"), "{answer}");
+    assert!(
+        answer.contains("reload refused, the running configuration stays"),
+        "{answer}"
+    );
+    let before = std::fs::read_to_string(&ops).unwrap();
+
+    // A good edit, by SIGHUP: a second virtual appears.
+    std::fs::write(
+        &cf,
+        good(&format!("virtual=192.0.2.11:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n")),
+    )
+    .unwrap();
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for(&ops, "tcp:192.0.2.11:80");
+    let added = std::fs::read_to_string(&ops).unwrap();
+    assert!(
+        added.starts_with(&before),
+        "the refused reload changed the table"
+    );
+
+    // The same again: accepted, nothing changes.
+    let (code, answer) = reload();
+    assert_eq!(code, Some(0), "{answer}");
+    wait_for(&log, "reload: the configuration is unchanged");
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.0.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("SIGHUP: reloading"), "{text}");
+    assert!(text.contains("reload refused"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&ops)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("add-"))
+            .count(),
+        4,
+        "two services, two dests: {added}"
+    );
 }
