@@ -276,7 +276,12 @@ fn run(
             files: files.to_vec(),
             names: names.clone(),
             to: reload_tx,
+            autoreload: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+                c.global.autoreload,
+            )),
         };
+        let on_change = reloader.clone();
+        tokio::spawn(async move { on_change.watch().await });
         let on_hup = reloader.clone();
         tokio::spawn(async move {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -336,9 +341,83 @@ struct Reloader {
     files: Vec<PathBuf>,
     names: Names,
     to: tokio::sync::mpsc::Sender<config::Config>,
+    /// `autoreload=` of the configuration in force.
+    autoreload: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What a config file or conf.d looks like on disk: (path, inode, size,
+/// mtime) of every file lvsd reads; a rename over a file changes its
+/// inode, an edit in place its size or mtime.
+fn fingerprint(files: &[PathBuf]) -> Vec<(PathBuf, u64, u64, Option<std::time::SystemTime>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for f in files {
+        if f.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(f)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            entries.sort();
+            paths.extend(entries);
+        } else {
+            paths.push(f.clone());
+            // ha.cf brings haresources and authkeys from its directory.
+            if f.file_name().is_some_and(|n| n == "ha.cf")
+                && let Some(dir) = f.parent()
+            {
+                paths.push(dir.join("haresources"));
+                paths.push(dir.join("authkeys"));
+            }
+        }
+    }
+    paths
+        .into_iter()
+        .map(|p| match std::fs::metadata(&p) {
+            Ok(m) => {
+                let (ino, len, mtime) = (m.ino(), m.len(), m.modified().ok());
+                (p, ino, len, mtime)
+            }
+            Err(_) => (p, 0, 0, None),
+        })
+        .collect()
 }
 
 impl Reloader {
+    /// `autoreload=yes` (as ldirectord): the files are looked at every
+    /// second and reloaded once a change has settled (no change for half a
+    /// second: an editor's several writes make one reload). Polling the
+    /// paths, not watching inodes, follows editors that write a new file
+    /// and rename it over the old one.
+    async fn watch(self) {
+        let files = if self.files.is_empty() {
+            config::DEFAULT_FILES.iter().map(PathBuf::from).collect()
+        } else {
+            self.files.clone()
+        };
+        let mut seen = fingerprint(&files);
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let now = fingerprint(&files);
+            if now == seen {
+                continue;
+            }
+            // Settle: until two looks half a second apart agree.
+            let mut last = now;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                let again = fingerprint(&files);
+                if again == last {
+                    break;
+                }
+                last = again;
+            }
+            seen = last;
+            if self.autoreload.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::info!("a configuration file changed: reloading");
+                self.reload().await;
+            }
+        }
+    }
+
     /// The answer for `lvsd reload`.
     async fn reload(&self) -> String {
         let loaded = config::load(&self.files, &self.names);
@@ -355,10 +434,14 @@ impl Reloader {
                 tracing::error!("reload refused: the running configuration stays");
                 format!("{text}error: reload refused, the running configuration stays\n")
             }
-            Some(c) => match self.to.send(c).await {
-                Ok(()) => format!("{text}reloading (lvsd's log says what changed)\n"),
-                Err(_) => format!("{text}error: lvsd is stopping\n"),
-            },
+            Some(c) => {
+                self.autoreload
+                    .store(c.global.autoreload, std::sync::atomic::Ordering::Relaxed);
+                match self.to.send(c).await {
+                    Ok(()) => format!("{text}reloading (lvsd's log says what changed)\n"),
+                    Err(_) => format!("{text}error: lvsd is stopping\n"),
+                }
+            }
         }
     }
 }

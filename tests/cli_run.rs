@@ -291,3 +291,50 @@ fn reload_refuses_a_typo_and_applies_a_good_edit() {
         "two services, two dests: {added}"
     );
 }
+
+/// autoreload=yes: an editor that writes a new file and renames it over
+/// the old one; the change applies within seconds, no signal needed.
+#[test]
+fn autoreload_follows_an_edit_by_rename() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = backend();
+    let cf = dir.path().join("ldirectord.cf");
+    let text = |extra: &str| {
+        format!(
+            "autoreload=yes\ncheckinterval=1\nquiescent=no\nvirtual=192.0.2.10:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n{extra}"
+        )
+    };
+    std::fs::write(&cf, text("")).unwrap();
+    let ops = dir.path().join("ops.jsonl");
+    let log = dir.path().join("lvsd.log");
+    let mut child = Kill(
+        lvsd()
+            .args(["run", "--dry-run", "--ops-log"])
+            .arg(&ops)
+            .arg("--control")
+            .arg(dir.path().join("control.sock"))
+            .arg(&cf)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&ops, "add-dest");
+    let tmp = dir.path().join(".ldirectord.cf.swp");
+    std::fs::write(
+        &tmp,
+        text(&format!("virtual=192.0.2.12:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n")),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &cf).unwrap();
+    wait_for(&ops, "tcp:192.0.2.12:80");
+    wait_for(&log, "a configuration file changed: reloading");
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.0.wait().unwrap().success());
+}
