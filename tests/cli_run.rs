@@ -187,6 +187,67 @@ fn wait_for(path: &std::path::Path, what: &str) {
     }
 }
 
+/// A dry-run lvsd on `cf` (in `dir`: ops.jsonl, control.sock, lvsd.log),
+/// once its first real is in.
+struct Dry {
+    child: Kill,
+    ops: std::path::PathBuf,
+    sock: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+impl Dry {
+    fn start(dir: &std::path::Path, cf: &std::path::Path) -> Dry {
+        let (ops, sock, log) = (
+            dir.join("ops.jsonl"),
+            dir.join("control.sock"),
+            dir.join("lvsd.log"),
+        );
+        let child = Kill(
+            lvsd()
+                .args(["run", "--dry-run", "--ops-log"])
+                .arg(&ops)
+                .arg("--control")
+                .arg(&sock)
+                .arg(cf)
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for(&ops, "add-dest");
+        Dry {
+            child,
+            ops,
+            sock,
+            log,
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// SIGINT, and it must exit 0.
+    fn stop(mut self) {
+        self.signal("-INT");
+        assert!(self.child.0.wait().unwrap().success());
+    }
+}
+
+/// A virtual on port 80 of `vip` with `real`, checked over HTTP.
+fn virtual_block(real: &str, vip: &str) -> String {
+    format!(
+        "virtual={vip}:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n"
+    )
+}
+
 /// An operator edits the config of a running lvsd: a typo is refused by
 /// `lvsd reload` (file, line, "refused", exit 1) and changes nothing; a good
 /// edit applied by SIGHUP adds its virtual; reloading it again changes
@@ -198,30 +259,17 @@ fn reload_refuses_a_typo_and_applies_a_good_edit() {
     let cf = dir.path().join("ldirectord.cf");
     let good = |extra: &str| {
         format!(
-            "checkinterval=1\nquiescent=no\nvirtual=192.0.2.10:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n{extra}"
+            "checkinterval=1\nquiescent=no\n{}{extra}",
+            virtual_block(&real, "192.0.2.10")
         )
     };
     std::fs::write(&cf, good("")).unwrap();
-    let ops = dir.path().join("ops.jsonl");
-    let sock = dir.path().join("control.sock");
-    let log = dir.path().join("lvsd.log");
-    let mut child = Kill(
-        lvsd()
-            .args(["run", "--dry-run", "--ops-log"])
-            .arg(&ops)
-            .arg("--control")
-            .arg(&sock)
-            .arg(&cf)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(&ops, "add-dest");
+    let d = Dry::start(dir.path(), &cf);
     let reload = || {
         let out = lvsd()
             .arg("reload")
             .arg("--control")
-            .arg(&sock)
+            .arg(&d.sock)
             .output()
             .unwrap();
         (
@@ -243,24 +291,13 @@ fn reload_refuses_a_typo_and_applies_a_good_edit() {
         answer.contains("reload refused, the running configuration stays"),
         "{answer}"
     );
-    let before = std::fs::read_to_string(&ops).unwrap();
+    let before = std::fs::read_to_string(&d.ops).unwrap();
 
     // A good edit, by SIGHUP: a second virtual appears.
-    std::fs::write(
-        &cf,
-        good(&format!("virtual=192.0.2.11:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n")),
-    )
-    .unwrap();
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    wait_for(&ops, "tcp:192.0.2.11:80");
-    let added = std::fs::read_to_string(&ops).unwrap();
+    std::fs::write(&cf, good(&virtual_block(&real, "192.0.2.11"))).unwrap();
+    d.signal("-HUP");
+    wait_for(&d.ops, "tcp:192.0.2.11:80");
+    let added = std::fs::read_to_string(&d.ops).unwrap();
     assert!(
         added.starts_with(&before),
         "the refused reload changed the table"
@@ -269,15 +306,9 @@ fn reload_refuses_a_typo_and_applies_a_good_edit() {
     // The same again: accepted, nothing changes.
     let (code, answer) = reload();
     assert_eq!(code, Some(0), "{answer}");
-    wait_for(&log, "reload: the configuration is unchanged");
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(child.0.wait().unwrap().success());
+    wait_for(&d.log, "reload: the configuration is unchanged");
+    let (ops, log) = (d.ops.clone(), d.log.clone());
+    d.stop();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("SIGHUP: reloading"), "{text}");
     assert!(text.contains("reload refused"), "{text}");
@@ -293,7 +324,7 @@ fn reload_refuses_a_typo_and_applies_a_good_edit() {
 }
 
 /// autoreload=yes: an editor that writes a new file and renames it over
-/// the old one; the change applies within seconds, no signal needed.
+/// the old one; the change applies within a second, no signal needed.
 #[test]
 fn autoreload_follows_an_edit_by_rename() {
     let dir = tempfile::tempdir().unwrap();
@@ -301,40 +332,16 @@ fn autoreload_follows_an_edit_by_rename() {
     let cf = dir.path().join("ldirectord.cf");
     let text = |extra: &str| {
         format!(
-            "autoreload=yes\ncheckinterval=1\nquiescent=no\nvirtual=192.0.2.10:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n{extra}"
+            "autoreload=yes\ncheckinterval=1\nquiescent=no\n{}{extra}",
+            virtual_block(&real, "192.0.2.10")
         )
     };
     std::fs::write(&cf, text("")).unwrap();
-    let ops = dir.path().join("ops.jsonl");
-    let log = dir.path().join("lvsd.log");
-    let mut child = Kill(
-        lvsd()
-            .args(["run", "--dry-run", "--ops-log"])
-            .arg(&ops)
-            .arg("--control")
-            .arg(dir.path().join("control.sock"))
-            .arg(&cf)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(&ops, "add-dest");
+    let d = Dry::start(dir.path(), &cf);
     let tmp = dir.path().join(".ldirectord.cf.swp");
-    std::fs::write(
-        &tmp,
-        text(&format!("virtual=192.0.2.12:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n")),
-    )
-    .unwrap();
+    std::fs::write(&tmp, text(&virtual_block(&real, "192.0.2.12"))).unwrap();
     std::fs::rename(&tmp, &cf).unwrap();
-    wait_for(&ops, "tcp:192.0.2.12:80");
-    wait_for(&log, "a configuration file changed: reloading");
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(child.0.wait().unwrap().success());
+    wait_for(&d.ops, "tcp:192.0.2.12:80");
+    wait_for(&d.log, "a configuration file changed: reloading");
+    d.stop();
 }
