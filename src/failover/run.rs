@@ -163,6 +163,7 @@ pub async fn run(
 ) -> Result<(), String> {
     let (peer, sets) = plan(f, me, &super::routes::read())?;
     let me = me.to_ascii_lowercase();
+    let nodes: Vec<String> = f.ha.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
     let timers = Timers::of(&f.ha);
     let active = f
         .authkeys
@@ -304,7 +305,6 @@ pub async fn run(
                             Meaning::Inputs(inputs) => inputs.into_iter().flat_map(|i| arbiter.input(now, i)).collect(),
                             Meaning::PeerLeft => arbiter.input(now, Input::PeerLeft),
                             Meaning::NodesRequested(uuid) => {
-                                let nodes: Vec<String> = f.ha.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
                                 let m = sender.repnodes(&peer, uuid, &nodes, unix_secs(), &loadavg());
                                 send(&link, &m).await;
                                 Vec::new()
@@ -344,20 +344,11 @@ pub async fn run(
                 acts
             }
         };
-        carry_out(&actions, &sets, &vips, &link, &mut sender).await;
-        // ipfail's answers go to a heartbeat peer only (an lvsd peer
-        // compares both counts itself).
-        if !peer_is_lvsd {
-            for a in &actions {
-                let t = match a {
-                    Action::AnswerPing(std::cmp::Ordering::Greater) => "you_are_dead",
-                    Action::AnswerPing(std::cmp::Ordering::Equal) => "abort_giveup",
-                    _ => continue,
-                };
-                let m = sender.ping_answer(t, &peer, unix_secs(), &loadavg());
-                send(&link, &m).await;
-            }
-        }
+        let to = Peer {
+            name: &peer,
+            lvsd: peer_is_lvsd,
+        };
+        carry_out(&actions, &sets, &vips, &link, &mut sender, to).await;
         if !arbiter.peer_alive() {
             peer_heard = false;
         }
@@ -417,12 +408,21 @@ fn announce(vips: &Arc<Vips>, v: &Vip) {
     });
 }
 
+/// Who the messages go to.
+#[derive(Clone, Copy)]
+struct Peer<'a> {
+    name: &'a str,
+    /// An lvsd node (it compares both ping counts itself), else heartbeat.
+    lvsd: bool,
+}
+
 async fn carry_out(
     actions: &[Action],
     sets: &Sets,
     vips: &Arc<Vips>,
     link: &Link,
     sender: &mut Sender,
+    peer: Peer<'_>,
 ) {
     for a in actions {
         match a {
@@ -471,7 +471,16 @@ async fn carry_out(
                 let m = sender.takeover(unix_secs(), &loadavg());
                 send(link, &m).await;
             }
-            // Sent by the loop, which knows the peer's kind.
+            // ipfail's answers, to a heartbeat peer only.
+            Action::AnswerPing(o) if !peer.lvsd => {
+                let t = match o {
+                    std::cmp::Ordering::Greater => "you_are_dead",
+                    std::cmp::Ordering::Equal => "abort_giveup",
+                    std::cmp::Ordering::Less => continue,
+                };
+                let m = sender.ping_answer(t, peer.name, unix_secs(), &loadavg());
+                send(link, &m).await;
+            }
             Action::AnswerPing(_) => {}
             Action::Log { warn: true, text } => tracing::warn!("failover: {text}"),
             Action::Log { warn: false, text } => tracing::info!("failover: {text}"),
