@@ -19,8 +19,10 @@ pub enum Command {
     Standby,
     /// Take every VIP from the peer.
     Takeover,
-    /// Say what failover is doing.
+    /// Say what the daemon and failover are doing.
     Status,
+    /// The same as JSON.
+    StatusJson,
     /// Read the configuration files again and apply them if valid.
     Reload,
 }
@@ -31,6 +33,7 @@ impl Command {
             "standby" => Command::Standby,
             "takeover" => Command::Takeover,
             "status" => Command::Status,
+            "status json" => Command::StatusJson,
             "reload" => Command::Reload,
             _ => return None,
         })
@@ -42,6 +45,7 @@ impl Command {
             Command::Standby => "standby",
             Command::Takeover => "takeover",
             Command::Status => "status",
+            Command::StatusJson => "status json",
             Command::Reload => "reload",
         }
     }

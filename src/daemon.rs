@@ -98,6 +98,8 @@ pub enum Event {
     Resync,
     /// A new configuration, already validated.
     Reload(Box<Config>),
+    /// `lvsd status`: the report goes back on the channel.
+    Status(tokio::sync::oneshot::Sender<crate::status::Report>),
     /// Stop.
     Shutdown,
 }
@@ -108,6 +110,8 @@ struct Daemon<K> {
     plan: Plan,
     states: Vec<CheckState>,
     last_error: Vec<Option<ProbeError>>,
+    /// When each check last started a probe.
+    last_probe: Vec<Option<tokio::time::Instant>>,
     maintenance: Maintenance,
     kernel: K,
     /// The kernel's table as lvsd believes it is (last dump + ops applied).
@@ -127,6 +131,30 @@ struct Daemon<K> {
     fallback_runs: Vec<Option<tokio::task::JoinHandle<()>>>,
 }
 
+/// What reaches the daemon from outside besides probes: new
+/// configurations (already loaded and validated by the caller) and status
+/// requests.
+#[derive(Debug)]
+pub struct Inbox {
+    /// New configurations.
+    pub reloads: mpsc::Receiver<Config>,
+    /// `lvsd status` requests.
+    pub status: mpsc::Receiver<tokio::sync::oneshot::Sender<crate::status::Report>>,
+}
+
+impl Inbox {
+    /// An inbox and its two senders.
+    pub fn new() -> (
+        Inbox,
+        mpsc::Sender<Config>,
+        mpsc::Sender<tokio::sync::oneshot::Sender<crate::status::Report>>,
+    ) {
+        let (reload_tx, reloads) = mpsc::channel(4);
+        let (status_tx, status) = mpsc::channel(8);
+        (Inbox { reloads, status }, reload_tx, status_tx)
+    }
+}
+
 /// Runs lvsd on `cfg` against `kernel` until `shutdown` resolves.
 pub async fn run<K: Kernel>(
     cfg: Config,
@@ -134,18 +162,17 @@ pub async fn run<K: Kernel>(
     opts: RunOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
-    let (_keep, reloads) = mpsc::channel(1);
-    run_with_reloads(cfg, kernel, opts, shutdown, reloads).await
+    let (inbox, _reloads, _status) = Inbox::new();
+    run_with(cfg, kernel, opts, shutdown, inbox).await
 }
 
-/// [`run`], taking new configurations from `reloads` (each one already
-/// loaded and validated by the caller).
-pub async fn run_with_reloads<K: Kernel>(
+/// [`run`], taking reloads and status requests from `inbox`.
+pub async fn run_with<K: Kernel>(
     cfg: Config,
     kernel: K,
     opts: RunOptions,
     shutdown: impl Future<Output = ()>,
-    mut reloads: mpsc::Receiver<Config>,
+    mut inbox: Inbox,
 ) -> Result<(), DaemonError> {
     let plan = Plan::of(&cfg).map_err(DaemonError::Unsupported)?;
     let mut d = Daemon::start(cfg, plan, kernel).await?;
@@ -181,7 +208,8 @@ pub async fn run_with_reloads<K: Kernel>(
             () = &mut shutdown => Event::Shutdown,
             Some(o) = probes.recv() => Event::Probe(o),
             Some(m) = maint.recv() => Event::Maintenance(m),
-            Some(c) = reloads.recv() => Event::Reload(Box::new(c)),
+            Some(c) = inbox.reloads.recv() => Event::Reload(Box::new(c)),
+            Some(reply) = inbox.status.recv() => Event::Status(reply),
             _ = resync.tick() => Event::Resync,
         };
         match event {
@@ -201,6 +229,9 @@ pub async fn run_with_reloads<K: Kernel>(
                 }
             }
             Event::Resync => d.resync().await,
+            Event::Status(reply) => {
+                let _ = reply.send(d.report().await);
+            }
             Event::Shutdown => break,
         }
         if d.dirty {
@@ -266,6 +297,7 @@ impl<K: Kernel> Daemon<K> {
         let fallback_state = vec![None; cfg.virtuals.len()];
         let mut d = Daemon {
             last_error: vec![None; states.len()],
+            last_probe: vec![None; states.len()],
             states,
             cfg,
             plan,
@@ -313,6 +345,7 @@ impl<K: Kernel> Daemon<K> {
         let Some(state) = self.states.get_mut(o.check) else {
             return;
         };
+        self.last_probe[o.check] = Some(o.started);
         let verdict = state.observe(o.result.is_ok());
         if verdict.transition().is_some() {
             self.dirty = true;
@@ -414,6 +447,7 @@ impl<K: Kernel> Daemon<K> {
             .map(|(i, c)| (c, i))
             .collect();
         let mut kept = 0;
+        let mut last_probe = Vec::with_capacity(plan.checks.len());
         let (states, last_error): (Vec<_>, Vec<_>) = plan
             .checks
             .iter()
@@ -421,9 +455,13 @@ impl<K: Kernel> Daemon<K> {
             .map(|(c, members)| match old.get(c) {
                 Some(&i) => {
                     kept += 1;
+                    last_probe.push(self.last_probe[i]);
                     (self.states[i].clone(), self.last_error[i].clone())
                 }
-                None => (initial_state(&cfg, &self.known, c, members), None),
+                None => {
+                    last_probe.push(None);
+                    (initial_state(&cfg, &self.known, c, members), None)
+                }
             })
             .unzip();
         let started = plan.checks.len() - kept;
@@ -466,11 +504,86 @@ impl<K: Kernel> Daemon<K> {
         self.slot = slots(scheduler.ids());
         self.states = states;
         self.last_error = last_error;
+        self.last_probe = last_probe;
         self.fallback_state = fallback_state;
         self.fallback_runs = fallback_runs;
         self.plan = plan;
         self.cfg = cfg;
         self.dirty = true;
+    }
+
+    /// What `lvsd status` shows: every virtual and real, as lvsd and the
+    /// kernel see them now.
+    async fn report(&mut self) -> crate::status::Report {
+        use crate::status::{RealRow, Report, VirtualRow};
+        let counters = match self.kernel.counters().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("status: {e}");
+                Vec::new()
+            }
+        };
+        let now = tokio::time::Instant::now();
+        let mut report = Report::default();
+        for (vi, vs) in self.cfg.virtuals.iter().enumerate() {
+            let key = ServiceKey::from(vs.key);
+            let in_kernel = self.known.service(&key).map(|(_, ds)| ds);
+            let row = |d: &Destination, health: String, configured_weight: u32| RealRow {
+                real: d.endpoint(),
+                forward: d.fwd.as_str().to_owned(),
+                health,
+                configured_weight,
+                weight: in_kernel
+                    .and_then(|ds| ds.iter().find(|x| x.same(d)))
+                    .map(|x| x.weight),
+                last_probe_ago_s: None,
+                last_failure: None,
+                counters: counters
+                    .iter()
+                    .find(|(k, x, _)| *k == key && x.same(d))
+                    .map(|(_, _, c)| *c),
+            };
+            let mut reals = Vec::new();
+            for (ri, r) in vs.reals.iter().enumerate() {
+                let d = Destination::of(vs, r);
+                let check = self.plan.of_real[vi][ri];
+                let health = match check {
+                    _ if self.maintenance.covers(d.addr, d.port) => "maintenance",
+                    None => "unchecked",
+                    Some(c) if self.states[c].is_fresh() => "starting",
+                    Some(c) => match self.states[c].health() {
+                        Health::Up => "up",
+                        Health::Down => "down",
+                    },
+                };
+                let mut rr = row(&d, health.to_owned(), r.weight);
+                if let Some(c) = check {
+                    rr.last_probe_ago_s = self.last_probe[c].map(|t| (now - t).as_secs_f64());
+                    rr.last_failure = self.last_error[c].as_ref().map(ToString::to_string);
+                }
+                reals.push(rr);
+            }
+            if let Some(f) = &vs.fallback {
+                let d = Destination {
+                    addr: f.address,
+                    port: f.port,
+                    fwd: f.forward.into(),
+                    weight: 1,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                };
+                let fb = row(&d, "fallback".to_owned(), 1);
+                if fb.weight.is_some() {
+                    reals.push(fb);
+                }
+            }
+            report.virtuals.push(VirtualRow {
+                name: key.name(),
+                scheduler: vs.scheduler.clone(),
+                reals,
+            });
+        }
+        report
     }
 
     /// Makes the kernel's table what the config and the health call for.

@@ -21,3 +21,4 @@ pub mod daemon;
 pub mod failover;
 pub mod health;
 pub mod ipvs;
+pub mod status;

@@ -71,12 +71,16 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
         control: PathBuf,
     },
-    /// What failover is doing: role, peer, ping nodes, why. Exit 0 when
-    /// lvsd runs, 3 when it does not (LSB).
+    /// What lvsd is doing: every virtual and real (health, weight, last
+    /// probe, last failure, connections), and failover's role, peer and
+    /// ping nodes. Exit 0 when lvsd runs, 3 when it does not (LSB).
     Status {
         /// The running daemon's control socket.
         #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
         control: PathBuf,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the equivalent lvsd.toml.
     Convert {
@@ -133,7 +137,14 @@ fn main() -> ExitCode {
         }
         Command::Standby { control } => ask(&control, lvsd::control::Command::Standby),
         Command::Takeover { control } => ask(&control, lvsd::control::Command::Takeover),
-        Command::Status { control } => ask(&control, lvsd::control::Command::Status),
+        Command::Status { control, json } => ask(
+            &control,
+            if json {
+                lvsd::control::Command::StatusJson
+            } else {
+                lvsd::control::Command::Status
+            },
+        ),
         Command::Reload { control } => ask(&control, lvsd::control::Command::Reload),
         Command::Run {
             dry_run,
@@ -264,7 +275,7 @@ fn run(
         });
         // The control socket, and SIGHUP: reloads here, failover commands
         // to failover.
-        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+        let (inbox, reload_tx, status_tx) = daemon::Inbox::new();
         let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::channel::<lvsd::control::Request>(8);
         let path = control.to_owned();
         tokio::spawn(async move {
@@ -301,6 +312,12 @@ fn run(
                     (C::Reload, _) => {
                         let _ = req.reply.send(reloader.reload().await);
                     }
+                    (C::Status | C::StatusJson, _) => {
+                        let json = req.command == C::StatusJson;
+                        let answer =
+                            status_answer(&status_tx, failover_commands.as_ref(), json).await;
+                        let _ = req.reply.send(answer);
+                    }
                     (_, Some(to)) => {
                         let _ = to.send(req).await;
                     }
@@ -314,9 +331,9 @@ fn run(
         });
         let opts = RunOptions::default();
         let result = match kernel {
-            Chosen::Dry(k) => daemon::run_with_reloads(c, k, opts, shutdown, reload_rx).await,
-            Chosen::None(k) => daemon::run_with_reloads(c, k, opts, shutdown, reload_rx).await,
-            Chosen::Netlink(k) => daemon::run_with_reloads(c, k, opts, shutdown, reload_rx).await,
+            Chosen::Dry(k) => daemon::run_with(c, k, opts, shutdown, inbox).await,
+            Chosen::None(k) => daemon::run_with(c, k, opts, shutdown, inbox).await,
+            Chosen::Netlink(k) => daemon::run_with(c, k, opts, shutdown, inbox).await,
         };
         // The daemon stopped (or could not start): failover gives its VIPs
         // up before we exit.
@@ -331,6 +348,56 @@ fn run(
         result?;
         Ok(())
     })
+}
+
+/// `lvsd status [--json]`: the daemon's report (every virtual and real),
+/// then failover's lines when it runs.
+async fn status_answer(
+    daemon: &tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<lvsd::status::Report>>,
+    failover: Option<&tokio::sync::mpsc::Sender<lvsd::control::Request>>,
+    json: bool,
+) -> String {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let report = match daemon.send(tx).await {
+        Ok(()) => rx.await.ok(),
+        Err(_) => None,
+    };
+    let Some(report) = report else {
+        return "error: lvsd is stopping\n".to_owned();
+    };
+    let failover = match failover {
+        Some(to) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let req = lvsd::control::Request {
+                command: lvsd::control::Command::Status,
+                reply: tx,
+            };
+            match to.send(req).await {
+                Ok(()) => rx.await.ok(),
+                Err(_) => None,
+            }
+        }
+        None => None,
+    };
+    if json {
+        // Failover's `key: value` lines as an object.
+        let fo = failover.map(|t| {
+            t.lines()
+                .filter_map(|l| l.split_once(": "))
+                .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+                .collect::<serde_json::Map<_, _>>()
+        });
+        let v = serde_json::json!({ "virtuals": report.virtuals, "failover": fo });
+        return format!("{v}\n");
+    }
+    let mut text = report.text();
+    if let Some(f) = failover {
+        text.push_str("\nfailover:\n");
+        for l in f.lines() {
+            text.push_str(&format!("  {l}\n"));
+        }
+    }
+    text
 }
 
 /// Reads the configuration files again for a reload (SIGHUP, `lvsd

@@ -345,3 +345,86 @@ fn autoreload_follows_an_edit_by_rename() {
     wait_for(&d.log, "a configuration file changed: reloading");
     d.stop();
 }
+
+/// `lvsd status` against a running daemon: the table, the JSON, and the
+/// LSB code 3 when nothing answers.
+#[test]
+fn status_shows_every_real_and_says_when_lvsd_is_not_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = backend();
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        format!(
+            "checkinterval=1\nquiescent=yes\n{}\treal=127.0.0.1:9 gate 3\n",
+            virtual_block(&real, "192.0.2.10")
+        ),
+    )
+    .unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    let status = |json: bool| {
+        let mut c = lvsd();
+        c.arg("status").arg("--control").arg(&d.sock);
+        if json {
+            c.arg("--json");
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // Wait until the dead real (discard port, nothing listens) is judged.
+    let start = Instant::now();
+    let text = loop {
+        let (code, text) = status(false);
+        assert_eq!(code, Some(0), "{text}");
+        if text
+            .lines()
+            .any(|l| l.contains("127.0.0.1:9 gate ") && l.contains(" down "))
+        {
+            break text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(text.starts_with("tcp:192.0.2.10:80 (wrr)\n"), "{text}");
+    assert!(text.contains(&format!("{real} gate")), "{text}");
+    assert!(
+        text.contains("1/1"),
+        "the live real at weight 1 of 1: {text}"
+    );
+    assert!(
+        text.contains("0/3"),
+        "the dead one quiescent, weight 0 of 3: {text}"
+    );
+    let (code, json) = status(true);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let reals = &v["virtuals"][0]["reals"];
+    assert_eq!(reals[0]["health"], "up", "{json}");
+    assert_eq!(reals[0]["weight"], 1, "{json}");
+    assert_eq!(reals[1]["health"], "down", "{json}");
+    assert_eq!(reals[1]["weight"], 0, "{json}");
+    assert!(
+        reals[1]["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "{json}"
+    );
+    assert!(
+        reals[0]["last_probe_ago_s"].as_f64().unwrap() < 2.0,
+        "{json}"
+    );
+    assert_eq!(v["failover"], serde_json::Value::Null);
+    let sock = d.sock.clone();
+    d.stop();
+    let out = lvsd()
+        .arg("status")
+        .arg("--control")
+        .arg(&sock)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "LSB: not running");
+}

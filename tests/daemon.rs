@@ -92,15 +92,15 @@ impl Running {
             resync: Duration::from_secs(5),
             ..RunOptions::default()
         };
-        let (reload, reloads) = tokio::sync::mpsc::channel(4);
-        let task = tokio::spawn(daemon::run_with_reloads(
+        let (inbox, reload, _status) = daemon::Inbox::new();
+        let task = tokio::spawn(daemon::run_with(
             cfg,
             kernel.clone(),
             opts,
             async {
                 let _ = rx.await;
             },
-            reloads,
+            inbox,
         ));
         Running {
             kernel,

@@ -1066,6 +1066,36 @@ fn nat_traffic_failover_fallback_and_restart() {
     );
     assert!(later.len() >= 10, "only {} requests in 3 s", later.len());
 
+    // `lvsd status --json` shows the kernel's counters per real.
+    let st = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let reals = v["virtuals"][0]["reals"].as_array().unwrap().clone();
+    let conns: Vec<u64> = reals
+        .iter()
+        .map(|r| r["counters"]["conns"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(
+        conns.iter().filter(|c| **c > 0).count() >= 2,
+        "counters: {}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    let rs2 = reals.iter().find(|r| r["real"] == "10.20.2.2:80").unwrap();
+    assert_eq!(
+        (rs2["health"].as_str(), rs2["weight"].as_u64()),
+        (Some("down"), Some(0))
+    );
+    report.push(format!(
+        "lvsd status --json: connections per real {conns:?}, rs2 down at weight 0"
+    ));
+
     client.stop();
     let total = requests(&out);
     report.push(format!(

@@ -205,6 +205,11 @@ fn standby_takeover_and_status_through_the_control_socket() {
         "{out}"
     );
     assert!(out.contains("peer: alive, last heard"), "{out}");
+    let (code, out) = lab.lvsd(1, &["status", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["failover"]["holds"], "local", "{out}");
+    assert_eq!(v["virtuals"], serde_json::json!([]), "{out}");
 
     let (code, out) = lab.lvsd(1, &["standby"]);
     assert_eq!(code, 0, "{out}");

@@ -334,7 +334,7 @@ pub async fn run(
                     Command::Standby => arbiter.input(now, Input::Standby),
                     Command::Takeover => arbiter.input(now, Input::Takeover),
                     // (reloads are the daemon's; none reach here)
-                    Command::Status | Command::Reload => Vec::new(),
+                    Command::Status | Command::StatusJson | Command::Reload => Vec::new(),
                 };
                 let mut answer = format!("node: {me} (peer {peer})\n");
                 for (k, v) in arbiter.status(now) {

@@ -46,4 +46,13 @@ pub trait Kernel: Send {
 
     /// Carries out one op.
     fn apply(&mut self, op: &Op) -> impl Future<Output = Result<(), KernelError>> + Send;
+
+    /// Each destination's connection and traffic counters (none where the
+    /// kernel keeps none: the in-memory kernels).
+    fn counters(
+        &mut self,
+    ) -> impl Future<Output = Result<Vec<(ServiceKey, Destination, table::Counters)>, KernelError>> + Send
+    {
+        async { Ok(Vec::new()) }
+    }
 }

@@ -275,6 +275,10 @@ impl Kernel for NetlinkKernel {
     async fn apply(&mut self, op: &Op) -> Result<(), KernelError> {
         self.change(IpvsMessage::of_op(op), || op.to_string())
     }
+
+    async fn counters(&mut self) -> Result<CounterRows, KernelError> {
+        NetlinkKernel::counters(self)
+    }
 }
 
 #[cfg(test)]

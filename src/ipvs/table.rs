@@ -209,7 +209,7 @@ pub struct Timeouts {
 
 /// A destination's connection and traffic counters, as the kernel counts
 /// them (`ipvsadm -Ln --stats` and the ActiveConn/InActConn columns).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Counters {
     /// Established connections now.
     pub active: u32,

@@ -1,0 +1,148 @@
+//! Pure: what `lvsd status` shows of the daemon — per virtual, each real
+//! with its health, the kernel's weight, its last probe and last failure,
+//! and the kernel's counters — as a table for people and JSON for tools.
+
+use serde::Serialize;
+
+/// The whole report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// Every virtual of the running configuration, in its order.
+    pub virtuals: Vec<VirtualRow>,
+}
+
+/// One virtual service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VirtualRow {
+    /// `tcp:192.0.2.10:80` or `fwm:7`.
+    #[serde(rename = "virtual")]
+    pub name: String,
+    /// The scheduler.
+    pub scheduler: String,
+    /// Its reals, in the configuration's order, then a fallback in use.
+    pub reals: Vec<RealRow>,
+}
+
+/// One real server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RealRow {
+    /// `10.0.0.5:80`.
+    pub real: String,
+    /// gate, masq, ipip.
+    pub forward: String,
+    /// up, down, starting (not checked yet), maintenance, or fallback.
+    pub health: String,
+    /// The weight the config gives it.
+    pub configured_weight: u32,
+    /// Its weight in the kernel's table (None: not in the table).
+    pub weight: Option<u32>,
+    /// Seconds since its check last started a probe (None: never, or
+    /// not checked).
+    pub last_probe_ago_s: Option<f64>,
+    /// Why its last probe failed, if it did.
+    pub last_failure: Option<String>,
+    /// The kernel's counters (None where the kernel keeps none).
+    pub counters: Option<crate::ipvs::table::Counters>,
+}
+
+fn or_dash<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |x| x.to_string())
+}
+
+impl Report {
+    /// The human table.
+    pub fn text(&self) -> String {
+        if self.virtuals.is_empty() {
+            return "no virtual services\n".to_owned();
+        }
+        let mut out = String::new();
+        for v in &self.virtuals {
+            out.push_str(&format!("{} ({})\n", v.name, v.scheduler));
+            let mut rows = vec![[
+                "real".to_owned(),
+                "health".to_owned(),
+                "weight".to_owned(),
+                "active".to_owned(),
+                "inactive".to_owned(),
+                "conns".to_owned(),
+                "last probe".to_owned(),
+                "last failure".to_owned(),
+            ]];
+            for r in &v.reals {
+                rows.push([
+                    format!("{} {}", r.real, r.forward),
+                    r.health.clone(),
+                    format!("{}/{}", or_dash(r.weight), r.configured_weight),
+                    or_dash(r.counters.map(|c| c.active)),
+                    or_dash(r.counters.map(|c| c.inactive)),
+                    or_dash(r.counters.map(|c| c.conns)),
+                    r.last_probe_ago_s
+                        .map_or_else(|| "-".to_owned(), |s| format!("{s:.1} s ago")),
+                    r.last_failure.clone().unwrap_or_else(|| "-".to_owned()),
+                ]);
+            }
+            let mut widths = [0usize; 8];
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            for row in &rows {
+                let cells: Vec<String> = widths
+                    .iter()
+                    .zip(row)
+                    .map(|(w, cell)| format!("{cell:<w$}"))
+                    .collect();
+                out.push_str("  ");
+                out.push_str(cells.join("  ").trim_end());
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_lines_up_and_says_what_is_missing() {
+        let r = Report {
+            virtuals: vec![VirtualRow {
+                name: "tcp:192.0.2.10:80".into(),
+                scheduler: "wrr".into(),
+                reals: vec![
+                    RealRow {
+                        real: "10.0.0.5:80".into(),
+                        forward: "gate".into(),
+                        health: "up".into(),
+                        configured_weight: 1,
+                        weight: Some(1),
+                        last_probe_ago_s: Some(0.42),
+                        last_failure: None,
+                        counters: None,
+                    },
+                    RealRow {
+                        real: "10.0.0.16:80".into(),
+                        forward: "gate".into(),
+                        health: "down".into(),
+                        configured_weight: 5,
+                        weight: None,
+                        last_probe_ago_s: Some(1.0),
+                        last_failure: Some("GET /: 503".into()),
+                        counters: None,
+                    },
+                ],
+            }],
+        };
+        assert_eq!(
+            r.text(),
+            "tcp:192.0.2.10:80 (wrr)\n  \
+             real               health  weight  active  inactive  conns  last probe  last failure\n  \
+             10.0.0.5:80 gate   up      1/1     -       -         -      0.4 s ago   -\n  \
+             10.0.0.16:80 gate  down    -/5     -       -         -      1.0 s ago   GET /: 503\n"
+        );
+        assert_eq!(Report::default().text(), "no virtual services\n");
+    }
+}
