@@ -3,6 +3,7 @@
 //! the running daemon. One request line, the answer, then the daemon
 //! closes.
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -11,6 +12,39 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Where `lvsd run` listens unless told otherwise.
 pub const DEFAULT_PATH: &str = "/run/lvsd/control.sock";
+
+/// A real named on the command line: `10.0.0.5` (every port) or
+/// `10.0.0.5:80`, as a maintenancedir file names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// The address.
+    pub addr: IpAddr,
+    /// The port, or every port.
+    pub port: Option<u16>,
+}
+
+impl Target {
+    /// `ADDR`, `ADDR:PORT`, `[V6]:PORT` or a bare IPv6 address.
+    pub fn parse(s: &str) -> Option<Target> {
+        if let Ok(addr) = s.parse() {
+            return Some(Target { addr, port: None });
+        }
+        let sa: std::net::SocketAddr = s.parse().ok()?;
+        Some(Target {
+            addr: sa.ip(),
+            port: Some(sa.port()),
+        })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.addr, self.port) {
+            (a, None) => write!(f, "{a}"),
+            (a, Some(p)) => write!(f, "{}", std::net::SocketAddr::new(a, p)),
+        }
+    }
+}
 
 /// What can be asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,11 +59,22 @@ pub enum Command {
     StatusJson,
     /// Read the configuration files again and apply them if valid.
     Reload,
+    /// Take a real out, as a maintenancedir file does.
+    Drain(Target),
+    /// Put a drained real back.
+    Enable(Target),
 }
 
 impl Command {
     fn parse(line: &str) -> Option<Command> {
-        Some(match line.trim() {
+        let line = line.trim();
+        if let Some(t) = line.strip_prefix("drain ") {
+            return Target::parse(t.trim()).map(Command::Drain);
+        }
+        if let Some(t) = line.strip_prefix("enable ") {
+            return Target::parse(t.trim()).map(Command::Enable);
+        }
+        Some(match line {
             "standby" => Command::Standby,
             "takeover" => Command::Takeover,
             "status" => Command::Status,
@@ -39,9 +84,20 @@ impl Command {
         })
     }
 
-    /// The word on the socket.
+    /// The request line on the socket.
+    pub fn line(self) -> String {
+        match self {
+            Command::Drain(t) => format!("drain {t}"),
+            Command::Enable(t) => format!("enable {t}"),
+            other => other.as_str().to_owned(),
+        }
+    }
+
+    /// The command's word.
     pub fn as_str(self) -> &'static str {
         match self {
+            Command::Drain(_) => "drain",
+            Command::Enable(_) => "enable",
             Command::Standby => "standby",
             Command::Takeover => "takeover",
             Command::Status => "status",
@@ -105,7 +161,7 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
 /// Sends `command` to the daemon at `path` and returns its answer.
 pub async fn ask(path: &Path, command: Command) -> std::io::Result<String> {
     let mut s = UnixStream::connect(path).await?;
-    s.write_all(format!("{}\n", command.as_str()).as_bytes())
+    s.write_all(format!("{}\n", command.line()).as_bytes())
         .await?;
     let mut out = String::new();
     s.read_to_string(&mut out).await?;

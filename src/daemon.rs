@@ -100,6 +100,8 @@ pub enum Event {
     Reload(Box<Config>),
     /// `lvsd status`: the report goes back on the channel.
     Status(tokio::sync::oneshot::Sender<crate::status::Report>),
+    /// `lvsd drain|enable REAL`: the answer goes back on the channel.
+    Drain(Drain),
     /// Stop.
     Shutdown,
 }
@@ -112,7 +114,12 @@ struct Daemon<K> {
     last_error: Vec<Option<ProbeError>>,
     /// When each check last started a probe.
     last_probe: Vec<Option<tokio::time::Instant>>,
+    /// What takes reals out: `dir_maintenance` and `drained` together.
     maintenance: Maintenance,
+    /// The maintenancedir's files.
+    dir_maintenance: Maintenance,
+    /// `lvsd drain` in force.
+    drained: HashSet<(std::net::IpAddr, Option<u16>)>,
     kernel: K,
     /// The kernel's table as lvsd believes it is (last dump + ops applied).
     known: Table,
@@ -131,27 +138,59 @@ struct Daemon<K> {
     fallback_runs: Vec<Option<tokio::task::JoinHandle<()>>>,
 }
 
+/// `lvsd drain|enable REAL`.
+#[derive(Debug)]
+pub struct Drain {
+    /// The real (address, maybe port).
+    pub target: crate::control::Target,
+    /// Drain (true) or enable (false).
+    pub drain: bool,
+    /// The answer.
+    pub reply: tokio::sync::oneshot::Sender<String>,
+}
+
 /// What reaches the daemon from outside besides probes: new
-/// configurations (already loaded and validated by the caller) and status
-/// requests.
+/// configurations (already loaded and validated by the caller), status
+/// requests and drains.
 #[derive(Debug)]
 pub struct Inbox {
     /// New configurations.
     pub reloads: mpsc::Receiver<Config>,
     /// `lvsd status` requests.
     pub status: mpsc::Receiver<tokio::sync::oneshot::Sender<crate::status::Report>>,
+    /// `lvsd drain|enable` requests.
+    pub drains: mpsc::Receiver<Drain>,
+}
+
+/// The senders of an [`Inbox`].
+#[derive(Debug, Clone)]
+pub struct Handle {
+    /// New configurations.
+    pub reload: mpsc::Sender<Config>,
+    /// `lvsd status` requests.
+    pub status: mpsc::Sender<tokio::sync::oneshot::Sender<crate::status::Report>>,
+    /// `lvsd drain|enable` requests.
+    pub drain: mpsc::Sender<Drain>,
 }
 
 impl Inbox {
-    /// An inbox and its two senders.
-    pub fn new() -> (
-        Inbox,
-        mpsc::Sender<Config>,
-        mpsc::Sender<tokio::sync::oneshot::Sender<crate::status::Report>>,
-    ) {
-        let (reload_tx, reloads) = mpsc::channel(4);
-        let (status_tx, status) = mpsc::channel(8);
-        (Inbox { reloads, status }, reload_tx, status_tx)
+    /// An inbox and the handle that sends to it.
+    pub fn new() -> (Inbox, Handle) {
+        let (reload, reloads) = mpsc::channel(4);
+        let (status, status_rx) = mpsc::channel(8);
+        let (drain, drains) = mpsc::channel(8);
+        (
+            Inbox {
+                reloads,
+                status: status_rx,
+                drains,
+            },
+            Handle {
+                reload,
+                status,
+                drain,
+            },
+        )
     }
 }
 
@@ -162,7 +201,7 @@ pub async fn run<K: Kernel>(
     opts: RunOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
-    let (inbox, _reloads, _status) = Inbox::new();
+    let (inbox, _handle) = Inbox::new();
     run_with(cfg, kernel, opts, shutdown, inbox).await
 }
 
@@ -192,7 +231,7 @@ pub async fn run_with<K: Kernel>(
             AbortOnDrop(tokio::spawn(maintenance::watch(
                 dir,
                 opts.maintenance_poll,
-                d.maintenance.clone(),
+                d.dir_maintenance.clone(),
                 maint_tx.clone(),
             )))
         })
@@ -210,6 +249,7 @@ pub async fn run_with<K: Kernel>(
             Some(m) = maint.recv() => Event::Maintenance(m),
             Some(c) = inbox.reloads.recv() => Event::Reload(Box::new(c)),
             Some(reply) = inbox.status.recv() => Event::Status(reply),
+            Some(req) = inbox.drains.recv() => Event::Drain(req),
             _ = resync.tick() => Event::Resync,
         };
         match event {
@@ -231,6 +271,10 @@ pub async fn run_with<K: Kernel>(
             Event::Resync => d.resync().await,
             Event::Status(reply) => {
                 let _ = reply.send(d.report().await);
+            }
+            Event::Drain(req) => {
+                let answer = d.drain(req.target, req.drain);
+                let _ = req.reply.send(answer);
             }
             Event::Shutdown => break,
         }
@@ -301,6 +345,8 @@ impl<K: Kernel> Daemon<K> {
             states,
             cfg,
             plan,
+            dir_maintenance: maintenance.clone(),
+            drained: HashSet::new(),
             maintenance,
             kernel,
             known,
@@ -392,7 +438,56 @@ impl<K: Kernel> Daemon<K> {
         }
     }
 
+    /// The maintenancedir changed.
     fn set_maintenance(&mut self, m: Maintenance) {
+        self.dir_maintenance = m;
+        self.apply_maintenance();
+    }
+
+    /// `lvsd drain|enable`: the answer says which reals that touches.
+    fn drain(&mut self, t: crate::control::Target, on: bool) -> String {
+        let reals: Vec<String> = self
+            .cfg
+            .virtuals
+            .iter()
+            .enumerate()
+            .flat_map(|(vi, vs)| (0..vs.reals.len()).map(move |ri| (vi, ri)))
+            .filter(|&(vi, ri)| {
+                let vs = &self.cfg.virtuals[vi];
+                let d = Destination::of(vs, &vs.reals[ri]);
+                d.addr == t.addr && t.port.is_none_or(|p| p == d.port)
+            })
+            .map(|(vi, ri)| self.real_name(vi, ri))
+            .collect();
+        if reals.is_empty() {
+            return format!("error: no real {t} in the configuration\n");
+        }
+        let key = (t.addr, t.port);
+        let changed = if on {
+            self.drained.insert(key)
+        } else {
+            self.drained.remove(&key)
+        };
+        self.apply_maintenance();
+        let mut out = format!(
+            "{} {t}{}: {}\n",
+            if on { "drained" } else { "enabled" },
+            if changed { "" } else { " (already so)" },
+            reals.join(", ")
+        );
+        if !on && self.dir_maintenance.0.contains(&key) {
+            out.push_str("note: a maintenancedir file still keeps it out\n");
+        }
+        out
+    }
+
+    /// The maintenancedir's reals and the drained ones, out.
+    fn apply_maintenance(&mut self) {
+        let mut m = self.dir_maintenance.clone();
+        m.0.extend(self.drained.iter().copied());
+        if m == self.maintenance {
+            return;
+        }
         for (vi, vs) in self.cfg.virtuals.iter().enumerate() {
             for (ri, r) in vs.reals.iter().enumerate() {
                 let d = Destination::of(vs, r);

@@ -71,6 +71,24 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
         control: PathBuf,
     },
+    /// Take a real out of every virtual it serves (weight 0 or removed,
+    /// as its quiescent says), as a maintenancedir file does: REAL is
+    /// ADDR (every port) or ADDR:PORT.
+    Drain {
+        /// The real.
+        real: String,
+        /// The running daemon's control socket.
+        #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
+    /// Put a drained real back (its check decides again).
+    Enable {
+        /// The real.
+        real: String,
+        /// The running daemon's control socket.
+        #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
     /// What lvsd is doing: every virtual and real (health, weight, last
     /// probe, last failure, connections), and failover's role, peer and
     /// ping nodes. Exit 0 when lvsd runs, 3 when it does not (LSB).
@@ -146,6 +164,14 @@ fn main() -> ExitCode {
             },
         ),
         Command::Reload { control } => ask(&control, lvsd::control::Command::Reload),
+        Command::Drain { real, control } => match lvsd::control::Target::parse(&real) {
+            Some(t) => ask(&control, lvsd::control::Command::Drain(t)),
+            None => not_a_real(&real),
+        },
+        Command::Enable { real, control } => match lvsd::control::Target::parse(&real) {
+            Some(t) => ask(&control, lvsd::control::Command::Enable(t)),
+            None => not_a_real(&real),
+        },
         Command::Run {
             dry_run,
             ops_log,
@@ -275,7 +301,7 @@ fn run(
         });
         // The control socket, and SIGHUP: reloads here, failover commands
         // to failover.
-        let (inbox, reload_tx, status_tx) = daemon::Inbox::new();
+        let (inbox, handle) = daemon::Inbox::new();
         let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::channel::<lvsd::control::Request>(8);
         let path = control.to_owned();
         tokio::spawn(async move {
@@ -286,7 +312,7 @@ fn run(
         let reloader = Reloader {
             files: files.to_vec(),
             names: names.clone(),
-            to: reload_tx,
+            to: handle.reload.clone(),
             autoreload: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
                 c.global.autoreload,
             )),
@@ -315,7 +341,20 @@ fn run(
                     (C::Status | C::StatusJson, _) => {
                         let json = req.command == C::StatusJson;
                         let answer =
-                            status_answer(&status_tx, failover_commands.as_ref(), json).await;
+                            status_answer(&handle.status, failover_commands.as_ref(), json).await;
+                        let _ = req.reply.send(answer);
+                    }
+                    (C::Drain(target) | C::Enable(target), _) => {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        let d = daemon::Drain {
+                            target,
+                            drain: matches!(req.command, C::Drain(_)),
+                            reply: tx,
+                        };
+                        let answer = match handle.drain.send(d).await {
+                            Ok(()) => rx.await.unwrap_or_else(|_| "error: no answer\n".to_owned()),
+                            Err(_) => "error: lvsd is stopping\n".to_owned(),
+                        };
                         let _ = req.reply.send(answer);
                     }
                     (_, Some(to)) => {
@@ -348,6 +387,11 @@ fn run(
         result?;
         Ok(())
     })
+}
+
+fn not_a_real(real: &str) -> ExitCode {
+    eprintln!("lvsd: `{real}` is not ADDR or ADDR:PORT");
+    ExitCode::from(2)
 }
 
 /// `lvsd status [--json]`: the daemon's report (every virtual and real),

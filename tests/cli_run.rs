@@ -428,3 +428,86 @@ fn status_shows_every_real_and_says_when_lvsd_is_not_running() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "LSB: not running");
 }
+
+/// `lvsd drain REAL` takes a real out as a maintenancedir file does and
+/// `lvsd enable REAL` puts it back; an unknown real is an error.
+#[test]
+fn drain_and_enable_a_real() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (backend(), backend());
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        format!(
+            "checkinterval=1\nquiescent=yes\n{}\treal={b} gate\n",
+            virtual_block(&a, "192.0.2.10")
+        ),
+    )
+    .unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    // Both up first (quiescent reals start at weight 0).
+    for r in [&a, &b] {
+        wait_for(
+            &d.ops,
+            &format!("ipvsadm -e -t 192.0.2.10:80 -r {r} -g -w 1"),
+        );
+    }
+    let run = |args: &[&str]| {
+        let out = lvsd()
+            .args(args)
+            .arg("--control")
+            .arg(&d.sock)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, out) = run(&["drain", &a]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, format!("drained {a}: real {a} of tcp:192.0.2.10:80\n"));
+    wait_for(
+        &d.ops,
+        &format!("ipvsadm -e -t 192.0.2.10:80 -r {a} -g -w 0"),
+    );
+    let (_, json) = run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["virtuals"][0]["reals"][0]["health"], "maintenance",
+        "{json}"
+    );
+    assert_eq!(v["virtuals"][0]["reals"][1]["health"], "up", "{json}");
+    let (code, out) = run(&["enable", &a]);
+    assert_eq!(code, Some(0), "{out}");
+    // a back at weight 1 (its second such edit); b never touched after up.
+    let start = Instant::now();
+    let ops = loop {
+        let ops = std::fs::read_to_string(&d.ops).unwrap();
+        if ops.matches(&format!("-r {a} -g -w 1")).count() == 2 {
+            break ops;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{ops}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        ops.matches(&format!("-r {b} -g -w")).count(),
+        2,
+        "b was touched: {ops}"
+    );
+    let (code, out) = run(&["drain", "192.0.2.99:80"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            Some(1),
+            "lvsd: error: no real 192.0.2.99:80 in the configuration\n"
+        )
+    );
+    let (code, _) = run(&["drain", "not-an-address"]);
+    assert_eq!(code, Some(2));
+    d.stop();
+}

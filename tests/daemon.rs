@@ -92,7 +92,8 @@ impl Running {
             resync: Duration::from_secs(5),
             ..RunOptions::default()
         };
-        let (inbox, reload, _status) = daemon::Inbox::new();
+        let (inbox, handle) = daemon::Inbox::new();
+        let reload = handle.reload;
         let task = tokio::spawn(daemon::run_with(
             cfg,
             kernel.clone(),

@@ -333,8 +333,12 @@ pub async fn run(
                 let acts = match req.command {
                     Command::Standby => arbiter.input(now, Input::Standby),
                     Command::Takeover => arbiter.input(now, Input::Takeover),
-                    // (reloads are the daemon's; none reach here)
-                    Command::Status | Command::StatusJson | Command::Reload => Vec::new(),
+                    // (the daemon's commands never reach here)
+                    Command::Status
+                    | Command::StatusJson
+                    | Command::Reload
+                    | Command::Drain(_)
+                    | Command::Enable(_) => Vec::new(),
                 };
                 let mut answer = format!("node: {me} (peer {peer})\n");
                 for (k, v) in arbiter.status(now) {
