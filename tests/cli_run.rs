@@ -234,6 +234,24 @@ impl Dry {
         );
     }
 
+    /// `lvsd ARGS --control <its socket>`: exit code, stdout then stderr.
+    fn ctl(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = lvsd()
+            .args(args)
+            .arg("--control")
+            .arg(&self.sock)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// SIGINT, and it must exit 0.
     fn stop(mut self) {
         self.signal("-INT");
@@ -265,22 +283,7 @@ fn reload_refuses_a_typo_and_applies_a_good_edit() {
     };
     std::fs::write(&cf, good("")).unwrap();
     let d = Dry::start(dir.path(), &cf);
-    let reload = || {
-        let out = lvsd()
-            .arg("reload")
-            .arg("--control")
-            .arg(&d.sock)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
+    let reload = || d.ctl(&["reload"]);
 
     // A typo: refused, nothing changes.
     std::fs::write(&cf, good("").replace("quiescent=no", "quiescent=maybe")).unwrap();
@@ -363,16 +366,11 @@ fn status_shows_every_real_and_says_when_lvsd_is_not_running() {
     .unwrap();
     let d = Dry::start(dir.path(), &cf);
     let status = |json: bool| {
-        let mut c = lvsd();
-        c.arg("status").arg("--control").arg(&d.sock);
-        if json {
-            c.arg("--json");
-        }
-        let out = c.output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        d.ctl(if json {
+            &["status", "--json"]
+        } else {
+            &["status"]
+        })
     };
     // Wait until the dead real (discard port, nothing listens) is judged.
     let start = Instant::now();
@@ -452,22 +450,7 @@ fn drain_and_enable_a_real() {
             &format!("ipvsadm -e -t 192.0.2.10:80 -r {r} -g -w 1"),
         );
     }
-    let run = |args: &[&str]| {
-        let out = lvsd()
-            .args(args)
-            .arg("--control")
-            .arg(&d.sock)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
+    let run = |args: &[&str]| d.ctl(args);
     let (code, out) = run(&["drain", &a]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out, format!("drained {a}: real {a} of tcp:192.0.2.10:80\n"));
