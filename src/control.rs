@@ -24,16 +24,13 @@ pub struct Target {
 }
 
 impl Target {
-    /// `ADDR`, `ADDR:PORT`, `[V6]:PORT` or a bare IPv6 address.
+    /// `ADDR`, `ADDR:PORT`, `[V6]:PORT` or a bare IPv6 address, read as
+    /// a maintenancedir file name is (host names are not taken here).
     pub fn parse(s: &str) -> Option<Target> {
-        if let Ok(addr) = s.parse() {
-            return Some(Target { addr, port: None });
+        match crate::health::maintenance::parse(s)? {
+            crate::health::maintenance::Entry::Addr(addr, port) => Some(Target { addr, port }),
+            crate::health::maintenance::Entry::Name(..) => None,
         }
-        let sa: std::net::SocketAddr = s.parse().ok()?;
-        Some(Target {
-            addr: sa.ip(),
-            port: Some(sa.port()),
-        })
     }
 }
 
