@@ -54,6 +54,14 @@ pub struct RunOptions {
     pub max_in_flight: usize,
     /// How often `maintenancedir` is scanned.
     pub maintenance_poll: Duration,
+    /// Where changes are told for alert mails (None: no mail).
+    pub alerts: Option<crate::alert::Notices>,
+    /// Metrics to keep (None: none).
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// The monitorfile writer (None: monitorfile lines are not written).
+    pub monitor: Option<crate::monitor::Monitor>,
+    /// Told once the first reconcile is done (systemd's READY).
+    pub ready: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl Default for RunOptions {
@@ -62,6 +70,10 @@ impl Default for RunOptions {
             resync: Duration::from_secs(10),
             max_in_flight: 1024,
             maintenance_poll: Duration::from_secs(1),
+            alerts: None,
+            metrics: None,
+            monitor: None,
+            ready: None,
         }
     }
 }
@@ -102,6 +114,8 @@ pub enum Event {
     Status(tokio::sync::oneshot::Sender<crate::status::Report>),
     /// `lvsd drain|enable REAL`: the answer goes back on the channel.
     Drain(Drain),
+    /// Are you alive (the watchdog): answered at once.
+    Alive(tokio::sync::oneshot::Sender<()>),
     /// Stop.
     Shutdown,
 }
@@ -136,6 +150,15 @@ struct Daemon<K> {
     fallback_state: Vec<Option<bool>>,
     /// Per virtual: the last `fallbackcommand` run, which the next waits for.
     fallback_runs: Vec<Option<tokio::task::JoinHandle<()>>>,
+    /// Per check: the daemon state its first verdict is told in
+    /// (starting, or reloading for checks a reload added); running after.
+    born: Vec<crate::alert::DaemonState>,
+    /// Per virtual: whether no real serves, as last told (None: not yet
+    /// known, some check has no result yet).
+    none_up: Vec<Option<bool>>,
+    alerts: Option<crate::alert::Notices>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    monitor: Option<crate::monitor::Monitor>,
 }
 
 /// `lvsd drain|enable REAL`.
@@ -160,6 +183,8 @@ pub struct Inbox {
     pub status: mpsc::Receiver<tokio::sync::oneshot::Sender<crate::status::Report>>,
     /// `lvsd drain|enable` requests.
     pub drains: mpsc::Receiver<Drain>,
+    /// Liveness asks (systemd's watchdog): answered from the loop.
+    pub alive: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// The senders of an [`Inbox`].
@@ -171,6 +196,8 @@ pub struct Handle {
     pub status: mpsc::Sender<tokio::sync::oneshot::Sender<crate::status::Report>>,
     /// `lvsd drain|enable` requests.
     pub drain: mpsc::Sender<Drain>,
+    /// Liveness asks.
+    pub alive: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Inbox {
@@ -179,16 +206,19 @@ impl Inbox {
         let (reload, reloads) = mpsc::channel(4);
         let (status, status_rx) = mpsc::channel(8);
         let (drain, drains) = mpsc::channel(8);
+        let (alive, alive_rx) = mpsc::channel(1);
         (
             Inbox {
                 reloads,
                 status: status_rx,
                 drains,
+                alive: alive_rx,
             },
             Handle {
                 reload,
                 status,
                 drain,
+                alive,
             },
         )
     }
@@ -214,7 +244,10 @@ pub async fn run_with<K: Kernel>(
     mut inbox: Inbox,
 ) -> Result<(), DaemonError> {
     let plan = Plan::of(&cfg).map_err(DaemonError::Unsupported)?;
-    let mut d = Daemon::start(cfg, plan, kernel).await?;
+    let mut d = Daemon::start(cfg, plan, kernel, &opts).await?;
+    if let Some(r) = &opts.ready {
+        r.notify_one();
+    }
     let (probe_tx, mut probes) = mpsc::channel(4096);
     let mut scheduler = Scheduler::start(&d.plan.checks, probe_tx, opts.max_in_flight)
         .map_err(DaemonError::Checker)?;
@@ -250,6 +283,7 @@ pub async fn run_with<K: Kernel>(
             Some(c) = inbox.reloads.recv() => Event::Reload(Box::new(c)),
             Some(reply) = inbox.status.recv() => Event::Status(reply),
             Some(req) = inbox.drains.recv() => Event::Drain(req),
+            Some(reply) = inbox.alive.recv() => Event::Alive(reply),
             _ = resync.tick() => Event::Resync,
         };
         match event {
@@ -275,6 +309,9 @@ pub async fn run_with<K: Kernel>(
             Event::Drain(req) => {
                 let answer = d.drain(req.target, req.drain);
                 let _ = req.reply.send(answer);
+            }
+            Event::Alive(reply) => {
+                let _ = reply.send(());
             }
             Event::Shutdown => break,
         }
@@ -321,7 +358,12 @@ impl Drop for AbortOnDrop {
 }
 
 impl<K: Kernel> Daemon<K> {
-    async fn start(cfg: Config, plan: Plan, mut kernel: K) -> Result<Daemon<K>, DaemonError> {
+    async fn start(
+        cfg: Config,
+        plan: Plan,
+        mut kernel: K,
+        opts: &RunOptions,
+    ) -> Result<Daemon<K>, DaemonError> {
         let known = kernel.dump().await?;
         let maintenance = match &cfg.global.maintenancedir {
             Some(dir) => maintenance::scan(dir, &mut Default::default()).await,
@@ -339,6 +381,7 @@ impl<K: Kernel> Daemon<K> {
             .map(|v| ServiceKey::from(v.key))
             .collect();
         let fallback_state = vec![None; cfg.virtuals.len()];
+        let states_len = states.len();
         let mut d = Daemon {
             last_error: vec![None; states.len()],
             last_probe: vec![None; states.len()],
@@ -356,8 +399,14 @@ impl<K: Kernel> Daemon<K> {
             starting: true,
             dirty: false,
             fallback_runs: (0..fallback_state.len()).map(|_| None).collect(),
+            born: vec![crate::alert::DaemonState::Starting; states_len],
+            none_up: vec![None; fallback_state.len()],
             fallback_state,
+            alerts: opts.alerts.clone(),
+            metrics: opts.metrics.clone(),
+            monitor: opts.monitor.clone(),
         };
+        d.all_real_gauges();
         d.reconcile().await;
         Ok(d)
     }
@@ -396,6 +445,7 @@ impl<K: Kernel> Daemon<K> {
         if verdict.transition().is_some() {
             self.dirty = true;
         }
+        self.tell_probe(&o);
         if verdict == Verdict::Steady {
             // The common case, once per check per interval: nothing to say.
             self.last_error[o.check] = o.result.err();
@@ -433,6 +483,91 @@ impl<K: Kernel> Daemon<K> {
                 }
                 Verdict::Up { after } => {
                     tracing::info!("{who} up after {}", plural(after, "success"))
+                }
+            }
+        }
+        let change = match verdict {
+            Verdict::Confirmed | Verdict::Down { .. } => crate::alert::Change::Down { reason },
+            Verdict::Up { .. } => crate::alert::Change::Up,
+            _ => return,
+        };
+        let state = std::mem::replace(&mut self.born[o.check], crate::alert::DaemonState::Running);
+        for &(vi, ri) in &self.plan.members[o.check] {
+            if let Some(m) = &self.metrics {
+                let vs = &self.cfg.virtuals[vi];
+                let d = Destination::of(vs, &vs.reals[ri]);
+                let up = change == crate::alert::Change::Up;
+                m.transition(&ServiceKey::from(vs.key).name(), &d.endpoint(), up);
+            }
+            self.tell(vi, self.real_name(vi, ri), state, change.clone());
+        }
+    }
+
+    /// Metrics and monitorfile lines for one probe result.
+    fn tell_probe(&self, o: &Outcome) {
+        if self.metrics.is_none() && self.monitor.is_none() {
+            return;
+        }
+        let now = std::time::SystemTime::now();
+        for &(vi, ri) in &self.plan.members[o.check] {
+            let vs = &self.cfg.virtuals[vi];
+            if let Some(m) = &self.metrics {
+                let d = Destination::of(vs, &vs.reals[ri]);
+                m.probe(
+                    &ServiceKey::from(vs.key).name(),
+                    &d.endpoint(),
+                    o.result.is_ok(),
+                    o.took,
+                );
+            }
+            if let (Some(w), Some(path)) = (&self.monitor, &vs.monitorfile) {
+                let msg = match &o.result {
+                    Ok(()) => String::new(),
+                    Err(e) => e.to_string(),
+                };
+                let id = crate::monitor::real_id(vs, &vs.reals[ri]);
+                w.write(
+                    path.clone(),
+                    crate::monitor::line(now, &id, o.result.is_ok(), &msg),
+                );
+            }
+        }
+    }
+
+    /// Tells the mailer about a change of virtual `vi` (or one of its reals).
+    fn tell(
+        &self,
+        vi: usize,
+        subject: String,
+        state: crate::alert::DaemonState,
+        change: crate::alert::Change,
+    ) {
+        let Some(a) = &self.alerts else {
+            return;
+        };
+        let vs = &self.cfg.virtuals[vi];
+        a.tell(crate::alert::Notice {
+            at: std::time::SystemTime::now(),
+            state,
+            subject,
+            change,
+            routes: vec![vs.alerts.clone()],
+            from: self.cfg.global.emailalertfrom.clone(),
+            servicename: vs.servicename.clone(),
+        });
+    }
+
+    /// The real_up gauge of every checked real (at start and reload).
+    fn all_real_gauges(&self) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        for (vi, vs) in self.cfg.virtuals.iter().enumerate() {
+            for (ri, r) in vs.reals.iter().enumerate() {
+                if let Some(c) = self.plan.of_real[vi][ri] {
+                    let d = Destination::of(vs, r);
+                    let up = !self.states[c].is_fresh() && self.states[c].health() == Health::Up;
+                    m.real_up(&ServiceKey::from(vs.key).name(), &d.endpoint(), up);
                 }
             }
         }
@@ -496,10 +631,22 @@ impl<K: Kernel> Daemon<K> {
                     m.covers(d.addr, d.port),
                 ) {
                     (false, true) => {
-                        tracing::info!("{} enters maintenance", self.real_name(vi, ri))
+                        tracing::info!("{} enters maintenance", self.real_name(vi, ri));
+                        self.tell(
+                            vi,
+                            self.real_name(vi, ri),
+                            crate::alert::DaemonState::Running,
+                            crate::alert::Change::Maintenance(true),
+                        );
                     }
                     (true, false) => {
-                        tracing::info!("{} leaves maintenance", self.real_name(vi, ri))
+                        tracing::info!("{} leaves maintenance", self.real_name(vi, ri));
+                        self.tell(
+                            vi,
+                            self.real_name(vi, ri),
+                            crate::alert::DaemonState::Running,
+                            crate::alert::Change::Maintenance(false),
+                        );
                     }
                     _ => {}
                 }
@@ -513,6 +660,9 @@ impl<K: Kernel> Daemon<K> {
     fn reload(&mut self, cfg: Config, scheduler: &mut Scheduler) {
         if cfg == self.cfg {
             tracing::info!("reload: the configuration is unchanged");
+            if let Some(m) = &self.metrics {
+                m.reload("unchanged");
+            }
             return;
         }
         if cfg.failover != self.cfg.failover {
@@ -523,15 +673,15 @@ impl<K: Kernel> Daemon<K> {
         let plan = match Plan::of(&cfg) {
             Ok(p) => p,
             Err(u) => {
-                tracing::error!(
-                    "reload refused, the running configuration stays: {}",
-                    unsupported_list(&u)
-                );
+                let why = unsupported_list(&u);
+                tracing::error!("reload refused, the running configuration stays: {why}");
+                self.refused(why);
                 return;
             }
         };
         if let Err(e) = scheduler.update(&plan.checks) {
             tracing::error!("reload refused, the running configuration stays: {e}");
+            self.refused(e);
             return;
         }
         let old: HashMap<&Check, usize> = self
@@ -543,6 +693,7 @@ impl<K: Kernel> Daemon<K> {
             .collect();
         let mut kept = 0;
         let mut last_probe = Vec::with_capacity(plan.checks.len());
+        let mut born = Vec::with_capacity(plan.checks.len());
         let (states, last_error): (Vec<_>, Vec<_>) = plan
             .checks
             .iter()
@@ -551,10 +702,12 @@ impl<K: Kernel> Daemon<K> {
                 Some(&i) => {
                     kept += 1;
                     last_probe.push(self.last_probe[i]);
+                    born.push(self.born[i]);
                     (self.states[i].clone(), self.last_error[i].clone())
                 }
                 None => {
                     last_probe.push(None);
+                    born.push(crate::alert::DaemonState::Reloading);
                     (initial_state(&cfg, &self.known, c, members), None)
                 }
             })
@@ -568,20 +721,55 @@ impl<K: Kernel> Daemon<K> {
                 .map(|v| v.key)
                 .collect::<Vec<VirtualKey>>()
         };
-        let mut runs: HashMap<VirtualKey, (Option<bool>, Option<tokio::task::JoinHandle<()>>)> =
-            keys(&self.cfg)
-                .into_iter()
-                .zip(
-                    self.fallback_state
-                        .iter()
-                        .copied()
-                        .zip(self.fallback_runs.iter_mut().map(Option::take)),
-                )
-                .collect();
-        let (fallback_state, fallback_runs) = keys(&cfg)
+        type Carried = (
+            (Option<bool>, Option<bool>),
+            Option<tokio::task::JoinHandle<()>>,
+        );
+        let mut runs: HashMap<VirtualKey, Carried> = keys(&self.cfg)
+            .into_iter()
+            .zip(
+                self.fallback_state
+                    .iter()
+                    .copied()
+                    .zip(self.none_up.iter().copied())
+                    .zip(self.fallback_runs.iter_mut().map(Option::take)),
+            )
+            .collect();
+        let ((fallback_state, none_up), fallback_runs): ((Vec<_>, Vec<_>), Vec<_>) = keys(&cfg)
             .iter()
-            .map(|k| runs.remove(k).unwrap_or((None, None)))
+            .map(|k| runs.remove(k).unwrap_or(((None, None), None)))
             .unzip();
+        // Reals (and virtuals) that leave: their reminders and metrics go.
+        let names = |c: &Config| -> HashSet<(String, String, String)> {
+            c.virtuals
+                .iter()
+                .flat_map(|vs| {
+                    vs.reals.iter().map(move |r| {
+                        let d = Destination::of(vs, r);
+                        let v = ServiceKey::from(vs.key).name();
+                        let who = format!("real {} of {v}", d.endpoint());
+                        (v, d.endpoint(), who)
+                    })
+                })
+                .collect()
+        };
+        let after = names(&cfg);
+        for (v, real, who) in names(&self.cfg).difference(&after) {
+            if let Some(m) = &self.metrics {
+                m.forget_real(v, real);
+            }
+            if let Some(a) = &self.alerts {
+                a.tell(crate::alert::Notice {
+                    at: std::time::SystemTime::now(),
+                    state: crate::alert::DaemonState::Reloading,
+                    subject: who.clone(),
+                    change: crate::alert::Change::Gone,
+                    routes: Vec::new(),
+                    from: None,
+                    servicename: None,
+                });
+            }
+        }
         let owned: HashSet<ServiceKey> = cfg
             .virtuals
             .iter()
@@ -602,9 +790,33 @@ impl<K: Kernel> Daemon<K> {
         self.last_probe = last_probe;
         self.fallback_state = fallback_state;
         self.fallback_runs = fallback_runs;
+        self.none_up = none_up;
+        self.born = born;
         self.plan = plan;
         self.cfg = cfg;
         self.dirty = true;
+        self.all_real_gauges();
+        if let Some(m) = &self.metrics {
+            m.reload("applied");
+        }
+    }
+
+    /// A reload the daemon could not take: counted and mailed.
+    fn refused(&self, why: String) {
+        if let Some(m) = &self.metrics {
+            m.reload("refused");
+        }
+        if let Some(a) = &self.alerts {
+            a.tell(crate::alert::Notice {
+                at: std::time::SystemTime::now(),
+                state: crate::alert::DaemonState::Reloading,
+                subject: String::new(),
+                change: crate::alert::Change::ReloadRefused { errors: why },
+                routes: crate::alert::routes(&self.cfg),
+                from: self.cfg.global.emailalertfrom.clone(),
+                servicename: None,
+            });
+        }
     }
 
     /// What `lvsd status` shows: every virtual and real, as lvsd and the
@@ -694,7 +906,11 @@ impl<K: Kernel> Daemon<K> {
         let ops = diff(&want, &self.known, |k| self.owned.contains(k));
         let mut failed = false;
         for op in &ops {
-            match self.kernel.apply(op).await {
+            let applied = self.kernel.apply(op).await;
+            if let Some(m) = &self.metrics {
+                m.reconcile_op(op.kind(), applied.is_ok());
+            }
+            match applied {
                 Ok(()) => {
                     tracing::info!("{op}");
                     // The kernel accepted it, so it applies to our copy too.
@@ -710,6 +926,7 @@ impl<K: Kernel> Daemon<K> {
             self.owned = owned;
         }
         self.run_fallback_commands();
+        self.tell_none_up();
         if failed {
             // Our copy is no longer trustworthy: read the kernel's.
             match self.kernel.dump().await {
@@ -768,6 +985,40 @@ impl<K: Kernel> Daemon<K> {
         }
     }
 
+    /// Tells when a virtual loses its last real or gets one back (once
+    /// every one of its checks has a result: no alarm at start).
+    fn tell_none_up(&mut self) {
+        for vi in 0..self.cfg.virtuals.len() {
+            let vs = &self.cfg.virtuals[vi];
+            let known = (0..vs.reals.len())
+                .all(|ri| self.plan.of_real[vi][ri].is_none_or(|c| !self.states[c].is_fresh()));
+            if !known || vs.reals.is_empty() {
+                continue;
+            }
+            let none = !(0..vs.reals.len()).any(|ri| serves(vs, self.status(vi, ri)));
+            let before = self.none_up[vi].replace(none);
+            if before.is_none() && !none || before == Some(none) {
+                continue;
+            }
+            let change = if none {
+                crate::alert::Change::NoneUp {
+                    fallback: vs.fallback.as_ref().map(|f| {
+                        let port = if f.port == 0 { vs.key.port() } else { f.port };
+                        std::net::SocketAddr::new(f.address, port).to_string()
+                    }),
+                }
+            } else {
+                crate::alert::Change::SomeUp
+            };
+            let state = if before.is_none() {
+                crate::alert::DaemonState::Starting
+            } else {
+                crate::alert::DaemonState::Running
+            };
+            self.tell(vi, ServiceKey::from(vs.key).name(), state, change);
+        }
+    }
+
     /// Re-reads the kernel's table and repairs any drift.
     async fn resync(&mut self) {
         match self.kernel.dump().await {
@@ -798,12 +1049,27 @@ impl<K: Kernel> Daemon<K> {
             .map(|v| ServiceKey::from(v.key))
             .filter(|k| self.known.service(k).is_some())
             .collect();
+        let mut removed = Vec::new();
         for k in keys {
             let op = crate::ipvs::Op::DelService(k);
             match self.kernel.apply(&op).await {
-                Ok(()) => tracing::info!("{op} (cleanstop)"),
+                Ok(()) => {
+                    tracing::info!("{op} (cleanstop)");
+                    removed.push(k.name());
+                }
                 Err(e) => tracing::error!("{e}"),
             }
+        }
+        if let Some(a) = &self.alerts {
+            a.tell(crate::alert::Notice {
+                at: std::time::SystemTime::now(),
+                state: crate::alert::DaemonState::Stopping,
+                subject: String::new(),
+                change: crate::alert::Change::Stopped { removed },
+                routes: crate::alert::routes(&self.cfg),
+                from: self.cfg.global.emailalertfrom.clone(),
+                servicename: None,
+            });
         }
         tracing::info!("stopped");
     }

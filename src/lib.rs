@@ -15,10 +15,14 @@
 //! The README's "Architecture" section is the full map, with the invariants
 //! each module keeps.
 
+pub mod alert;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod failover;
 pub mod health;
 pub mod ipvs;
+pub mod logs;
+pub mod metrics;
+pub mod monitor;
 pub mod status;

@@ -214,14 +214,13 @@ fn run(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     let hostname = names.hostname();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let log_target = lvsd::logs::Target::default();
+    log_target.set(c.global.logfile.clone());
+    let cfgname = files.first().and_then(|f| f.file_name()).map_or_else(
+        || "lvsd.toml".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    lvsd::logs::init(log_target.clone(), cfgname);
     // Failover (ha.cf) is checked before anything starts.
     let failover = match &c.failover {
         Some(f) if !dry_run => {
@@ -299,6 +298,18 @@ fn run(
                 }
             })
         });
+        // Metrics (when `metrics =` is set), mail, monitorfile.
+        let metrics = c.global.metrics.map(|addr| {
+            let m = std::sync::Arc::new(lvsd::metrics::Metrics::new());
+            let serve = std::sync::Arc::clone(&m);
+            tokio::spawn(async move {
+                if let Err(e) = lvsd::metrics::serve(addr, serve).await {
+                    tracing::error!("metrics: cannot listen on {addr}: {e}");
+                }
+            });
+            m
+        });
+        let (notices, mailer) = lvsd::alert::start(hostname.to_owned(), metrics.clone());
         // The control socket, and SIGHUP: reloads here, failover commands
         // to failover.
         let (inbox, handle) = daemon::Inbox::new();
@@ -313,9 +324,10 @@ fn run(
             files: files.to_vec(),
             names: names.clone(),
             to: handle.reload.clone(),
-            autoreload: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
-                c.global.autoreload,
-            )),
+            running: std::sync::Arc::new(std::sync::Mutex::new(Running::of(&c))),
+            notices: notices.clone(),
+            metrics: metrics.clone(),
+            log_target,
         };
         let on_change = reloader.clone();
         tokio::spawn(async move { on_change.watch().await });
@@ -368,7 +380,41 @@ fn run(
                 }
             }
         });
-        let opts = RunOptions::default();
+        // systemd: READY once the first reconcile is done; the watchdog is
+        // fed only while the daemon's loop answers.
+        let ready = std::sync::Arc::new(tokio::sync::Notify::new());
+        let on_ready = std::sync::Arc::clone(&ready);
+        let alive = handle.alive.clone();
+        tokio::spawn(async move {
+            on_ready.notified().await;
+            if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+                tracing::warn!("sd_notify READY: {e}");
+            }
+            let Some(every) = sd_notify::watchdog_enabled() else {
+                return;
+            };
+            let every = every / 2;
+            loop {
+                tokio::time::sleep(every).await;
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if alive.send(tx).await.is_err() {
+                    return;
+                }
+                match tokio::time::timeout(every, rx).await {
+                    Ok(Ok(())) => {
+                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                    }
+                    _ => tracing::error!("the daemon loop did not answer within {every:?}: watchdog not fed"),
+                }
+            }
+        });
+        let opts = RunOptions {
+            alerts: Some(notices),
+            metrics,
+            monitor: Some(lvsd::monitor::Monitor::start()),
+            ready: Some(ready),
+            ..RunOptions::default()
+        };
         let result = match kernel {
             Chosen::Dry(k) => daemon::run_with(c, k, opts, shutdown, inbox).await,
             Chosen::None(k) => daemon::run_with(c, k, opts, shutdown, inbox).await,
@@ -376,6 +422,7 @@ fn run(
         };
         // The daemon stopped (or could not start): failover gives its VIPs
         // up before we exit.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         let _ = stop_tx.send(true);
         if let Some(t) = failover_task
             && tokio::time::timeout(std::time::Duration::from_secs(10), t)
@@ -384,6 +431,8 @@ fn run(
         {
             tracing::warn!("failover did not stop within 10 s");
         }
+        // The last mails (the stop notice among them) get a few seconds.
+        mailer.finish(std::time::Duration::from_secs(5)).await;
         result?;
         Ok(())
     })
@@ -446,21 +495,46 @@ async fn status_answer(
 
 /// Reads the configuration files again for a reload (SIGHUP, `lvsd
 /// reload`): every diagnostic is logged; a valid configuration goes to the
-/// daemon, an invalid one changes nothing.
+/// daemon, an invalid one changes nothing (and is mailed).
 #[derive(Clone)]
 struct Reloader {
     files: Vec<PathBuf>,
     names: Names,
     to: tokio::sync::mpsc::Sender<config::Config>,
-    /// `autoreload=` of the configuration in force.
-    autoreload: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What of the configuration in force the reloader itself uses.
+    running: std::sync::Arc<std::sync::Mutex<Running>>,
+    notices: lvsd::alert::Notices,
+    metrics: Option<std::sync::Arc<lvsd::metrics::Metrics>>,
+    log_target: lvsd::logs::Target,
 }
 
-/// What a config file or conf.d looks like on disk: (path, inode, size,
-/// mtime) of every file lvsd reads; a rename over a file changes its
-/// inode, an edit in place its size or mtime.
-fn fingerprint(files: &[PathBuf]) -> Vec<(PathBuf, u64, u64, Option<std::time::SystemTime>)> {
-    use std::os::unix::fs::MetadataExt;
+/// The settings of the configuration in force that the reloader uses.
+#[derive(Clone)]
+struct Running {
+    autoreload: bool,
+    callback: Option<String>,
+    routes: Vec<config::Alerts>,
+    from: Option<String>,
+    metrics: Option<std::net::SocketAddr>,
+}
+
+impl Running {
+    fn of(c: &config::Config) -> Running {
+        Running {
+            autoreload: c.global.autoreload,
+            callback: c.global.callback.clone(),
+            routes: lvsd::alert::routes(c),
+            from: c.global.emailalertfrom.clone(),
+            metrics: c.global.metrics,
+        }
+    }
+}
+
+/// What the files lvsd reads hold: (path, a hash of the content, None when
+/// missing) for every file, conf.d's entries listed afresh each time. As
+/// ldirectord's MD5: a touch or a rewrite with the same text is no change.
+fn fingerprint(files: &[PathBuf]) -> Vec<(PathBuf, Option<u64>)> {
+    use std::hash::{Hash, Hasher};
     let mut paths: Vec<PathBuf> = Vec::new();
     for f in files {
         if f.is_dir() {
@@ -482,24 +556,26 @@ fn fingerprint(files: &[PathBuf]) -> Vec<(PathBuf, u64, u64, Option<std::time::S
     }
     paths
         .into_iter()
-        .map(|p| match std::fs::metadata(&p) {
-            Ok(m) => {
-                let (ino, len, mtime) = (m.ino(), m.len(), m.modified().ok());
-                (p, ino, len, mtime)
-            }
-            Err(_) => (p, 0, 0, None),
+        .map(|p| {
+            let digest = std::fs::read(&p).ok().map(|bytes| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                h.finish()
+            });
+            (p, digest)
         })
         .collect()
 }
 
 impl Reloader {
-    /// `autoreload=yes` (as ldirectord): the files are looked at four times
-    /// a second and reloaded once a change has settled (the same for a
-    /// quarter of a second: an editor's several writes make one reload),
-    /// so an edit applies within about half a second. Polling the paths
-    /// (a few stat calls) instead of inotify (DESIGN.md's notify) needs no
-    /// dependency and follows editors that rename a new file over the old
-    /// one, drop-ins that appear, and files on any filesystem.
+    /// ldirectord's check of its file, four times a second: a change that
+    /// has settled (the same for a quarter of a second: an editor's
+    /// several writes make one) is logged, reloaded when `autoreload=yes`,
+    /// and given to `callback` (with the file's name), so an edit applies
+    /// within about half a second. Polling the paths (a few small reads)
+    /// instead of inotify (DESIGN.md's notify) needs no dependency and
+    /// follows editors that rename a new file over the old one, drop-ins
+    /// that appear, and files on any filesystem.
     async fn watch(self) {
         let files = if self.files.is_empty() {
             config::DEFAULT_FILES.iter().map(PathBuf::from).collect()
@@ -523,11 +599,51 @@ impl Reloader {
                 }
                 last = again;
             }
+            let changed: Vec<PathBuf> = last
+                .iter()
+                .filter(|x| !seen.contains(x))
+                .map(|(p, _)| p.clone())
+                .chain(
+                    seen.iter()
+                        .filter(|(p, _)| !last.iter().any(|(q, _)| q == p))
+                        .map(|(p, _)| p.clone()),
+                )
+                .collect();
             seen = last;
-            if self.autoreload.load(std::sync::atomic::Ordering::Relaxed) {
-                tracing::info!("a configuration file changed: reloading");
+            let running = self.running();
+            let list: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
+            if running.autoreload {
+                tracing::info!("changed on disk: {}: reloading", list.join(", "));
                 self.reload().await;
+            } else {
+                tracing::info!(
+                    "changed on disk: {}: not reloaded (autoreload=no; lvsd reload or SIGHUP applies it)",
+                    list.join(", ")
+                );
             }
+            if let Some(cb) = &running.callback {
+                for p in &changed {
+                    let line = format!("{cb} {}", p.display());
+                    tracing::info!("running callback: {line}");
+                    match tokio::process::Command::new("/bin/sh")
+                        .arg("-c")
+                        .arg(&line)
+                        .status()
+                        .await
+                    {
+                        Ok(s) if s.success() => {}
+                        Ok(s) => tracing::warn!("callback `{line}` failed: {s}"),
+                        Err(e) => tracing::warn!("cannot run callback `{line}`: {e}"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn running(&self) -> Running {
+        match self.running.lock() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
         }
     }
 
@@ -545,11 +661,38 @@ impl Reloader {
         match loaded.config {
             None => {
                 tracing::error!("reload refused: the running configuration stays");
+                if let Some(m) = &self.metrics {
+                    m.reload("refused");
+                }
+                let running = self.running();
+                let errors: Vec<String> = loaded
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .map(ToString::to_string)
+                    .collect();
+                self.notices.tell(lvsd::alert::Notice {
+                    at: std::time::SystemTime::now(),
+                    state: lvsd::alert::DaemonState::Reloading,
+                    subject: String::new(),
+                    change: lvsd::alert::Change::ReloadRefused {
+                        errors: errors.join("\n"),
+                    },
+                    routes: running.routes,
+                    from: running.from,
+                    servicename: None,
+                });
                 format!("{text}error: reload refused, the running configuration stays\n")
             }
             Some(c) => {
-                self.autoreload
-                    .store(c.global.autoreload, std::sync::atomic::Ordering::Relaxed);
+                let next = Running::of(&c);
+                if next.metrics != self.running().metrics {
+                    tracing::warn!("reload: a new metrics address takes effect when lvsd restarts");
+                }
+                self.log_target.set(c.global.logfile.clone());
+                if let Ok(mut r) = self.running.lock() {
+                    *r = next;
+                }
                 match self.to.send(c).await {
                     Ok(()) => format!("{text}reloading (lvsd's log says what changed)\n"),
                     Err(_) => format!("{text}error: lvsd is stopping\n"),

@@ -198,6 +198,11 @@ struct Dry {
 
 impl Dry {
     fn start(dir: &std::path::Path, cf: &std::path::Path) -> Dry {
+        Dry::start_with(dir, &[cf])
+    }
+
+    /// As `start`, on several config files (lvsd.toml and conf.d).
+    fn start_with(dir: &std::path::Path, files: &[&std::path::Path]) -> Dry {
         let (ops, sock, log) = (
             dir.join("ops.jsonl"),
             dir.join("control.sock"),
@@ -209,7 +214,7 @@ impl Dry {
                 .arg(&ops)
                 .arg("--control")
                 .arg(&sock)
-                .arg(cf)
+                .args(files)
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap(),
@@ -345,7 +350,84 @@ fn autoreload_follows_an_edit_by_rename() {
     std::fs::write(&tmp, text(&virtual_block(&real, "192.0.2.12"))).unwrap();
     std::fs::rename(&tmp, &cf).unwrap();
     wait_for(&d.ops, "tcp:192.0.2.12:80");
-    wait_for(&d.log, "a configuration file changed: reloading");
+    wait_for(&d.log, ": reloading");
+    d.stop();
+}
+
+/// lvsd.toml + conf.d with autoreload: a drop-in edited in place and a new
+/// drop-in each apply within a second, and `callback` runs with the name
+/// of the file that changed (as ldirectord's); rewriting a file with the
+/// same bytes is no change (ldirectord compares digests, not times).
+#[test]
+fn autoreload_follows_conf_d_drop_ins_and_runs_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = backend();
+    let main = dir.path().join("lvsd.toml");
+    let confd = dir.path().join("conf.d");
+    std::fs::create_dir(&confd).unwrap();
+    let cb = dir.path().join("cb.sh");
+    let cb_log = dir.path().join("cb.log");
+    std::fs::write(
+        &cb,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", cb_log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cb, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        &main,
+        format!(
+            "[global]\nautoreload = true\ncheckinterval = 1\ncallback = \"{}\"\n",
+            cb.display()
+        ),
+    )
+    .unwrap();
+    let drop_in = |vip: &str, scheduler: &str| {
+        format!(
+            "[[virtual]]\naddress = \"{vip}:80\"\nscheduler = \"{scheduler}\"\nrequest = \"/health\"\nreceive = \"Service Up\"\nreal = [{{ address = \"{real}\", forward = \"gate\" }}]\n"
+        )
+    };
+    let web = confd.join("web.toml");
+    std::fs::write(&web, drop_in("192.0.2.10", "wrr")).unwrap();
+    let d = Dry::start_with(dir.path(), &[&main, &confd]);
+    // Edited in place (same inode): the scheduler changes.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&web)
+            .unwrap();
+        f.write_all(drop_in("192.0.2.10", "rr").as_bytes()).unwrap();
+    }
+    wait_for(&d.ops, "edit-service");
+    wait_for(&cb_log, &web.display().to_string());
+    // A new drop-in.
+    let api = confd.join("api.toml");
+    std::fs::write(&api, drop_in("192.0.2.11", "wrr")).unwrap();
+    wait_for(&d.ops, "tcp:192.0.2.11:80");
+    wait_for(&cb_log, &api.display().to_string());
+    // The same bytes again (a new mtime): nothing.
+    let reloads = || {
+        std::fs::read_to_string(&d.log)
+            .unwrap()
+            .matches(": reloading")
+            .count()
+    };
+    let before = reloads();
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(&api, drop_in("192.0.2.11", "wrr")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        reloads(),
+        before,
+        "{}",
+        std::fs::read_to_string(&d.log).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cb_log).unwrap().lines().count(),
+        2,
+        "callback once per change"
+    );
     d.stop();
 }
 

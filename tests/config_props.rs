@@ -357,11 +357,11 @@ fn config_model() -> impl Strategy<Value = Config> {
                         }),
                         fallback6: None,
                         fallbackcommand: None,
-                        logfile: if b[1] {
+                        logfile: Some(if b[1] {
                             LogTarget::Syslog("local0".into())
                         } else {
                             LogTarget::File("/var/log/lvsd.log".into())
-                        },
+                        }),
                         alerts,
                         emailalertfrom: from.as_ref().map(|f| format!("{f}@example.com")),
                         execute: Vec::new(),
@@ -371,6 +371,7 @@ fn config_model() -> impl Strategy<Value = Config> {
                         readdquiescent: b[4],
                         cleanstop: true,
                         maintenancedir: None,
+                        metrics: b[2].then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9114))),
                         lvs_sync_daemon: from.as_ref().map(|f| SyncDaemonSpec {
                             interface: f.chars().take(15).collect(),
                             sync_id: u8::try_from(cc).unwrap_or(0),

@@ -60,6 +60,7 @@ pub(crate) struct GlobalDraft {
     pub readdquiescent: Option<bool>,
     pub maintenancedir: Option<PathBuf>,
     pub lvs_sync_daemon: Option<SyncDaemonSpec>,
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// How a virtual was named, before names are resolved.
@@ -169,6 +170,7 @@ pub(crate) const GLOBAL_DIRECTIVES: &[&str] = &[
     "smtp",
     "maintenancedir",
     "lvs_sync_daemon",
+    "metrics",
 ];
 
 /// Directives of a virtual block.
@@ -342,18 +344,31 @@ fn alert_status(v: &Value, d: &mut Diagnostics) -> Option<AlertStatus> {
 }
 
 fn smtp_server(v: &Value, d: &mut Diagnostics) -> Option<String> {
-    let ok = !v.text.is_empty()
-        && v.text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-_+:[]".contains(&b));
-    if ok {
-        Some(v.text.clone())
-    } else {
-        d.error(
-            v.loc.clone(),
-            format!("invalid SMTP server address `{}`", v.text),
-        );
-        None
+    match crate::alert::smtp::Server::parse(&v.text) {
+        Ok(_) => Some(v.text.clone()),
+        Err(e) => {
+            d.error(
+                v.loc.clone(),
+                format!("invalid SMTP server `{}`: {e}", v.text),
+            )
+            .hint("write host, host:port, or smtp://user:password@host:port");
+            None
+        }
+    }
+}
+
+/// `metrics = ADDR:PORT` (an lvsd extension): where `/metrics` listens.
+fn metrics_listen(v: &Value, d: &mut Diagnostics) -> Option<std::net::SocketAddr> {
+    match v.text.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            d.error(
+                v.loc.clone(),
+                format!("invalid metrics address `{}`: write ADDRESS:PORT", v.text),
+            )
+            .hint("metrics = 127.0.0.1:9114");
+            None
+        }
     }
 }
 
@@ -567,11 +582,18 @@ pub(crate) fn set_global(
         }
         "logfile" => {
             need_quotes(key, v, d);
-            g.logfile = non_empty(key, v, d).map(|s| {
+            g.logfile = non_empty(key, v, d).and_then(|s| {
                 if s.starts_with('/') {
-                    LogTarget::File(s.into())
+                    Some(LogTarget::File(s.into()))
+                } else if crate::logs::facility_code(&s).is_some() {
+                    Some(LogTarget::Syslog(s))
                 } else {
-                    LogTarget::Syslog(s)
+                    d.error(
+                        v.loc.clone(),
+                        format!("logfile `{s}` is neither an absolute path nor a syslog facility"),
+                    )
+                    .hint("logfile=\"/var/log/lvsd.log\" or logfile=\"local0\"");
+                    None
                 }
             });
         }
@@ -594,6 +616,7 @@ pub(crate) fn set_global(
         "emailalertfrom" => g.emailalertfrom = non_empty(key, v, d),
         "maintenancedir" => g.maintenancedir = non_empty(key, v, d).map(PathBuf::from),
         "lvs_sync_daemon" => g.lvs_sync_daemon = sync_daemon(v, d),
+        "metrics" => g.metrics = metrics_listen(v, d),
         _ => return false,
     }
     true
@@ -1086,10 +1109,7 @@ pub(crate) fn build(
         fallback: gi.fallback.as_ref().map(|f| f.0.clone()),
         fallback6: gi.fallback6.as_ref().map(|f| f.0.clone()),
         fallbackcommand: gi.fallbackcommand.clone(),
-        logfile: g
-            .logfile
-            .clone()
-            .unwrap_or_else(|| LogTarget::File("/var/log/ldirectord.log".into())),
+        logfile: g.logfile.clone(),
         alerts: global_alerts.clone(),
         emailalertfrom: g.emailalertfrom.clone(),
         execute: g.execute.clone(),
@@ -1100,6 +1120,7 @@ pub(crate) fn build(
         cleanstop: gi.cleanstop.unwrap_or(true),
         maintenancedir: g.maintenancedir.clone(),
         lvs_sync_daemon: g.lvs_sync_daemon.clone(),
+        metrics: g.metrics,
     };
 
     let mut out = Vec::new();

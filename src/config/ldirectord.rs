@@ -355,10 +355,8 @@ mod tests {
         assert_eq!(v.check.checkinterval, 10);
         assert!(!v.quiescent && v.cleanstop);
         assert_eq!(v.reals[0].weight, 1);
-        assert_eq!(
-            c.global.logfile,
-            LogTarget::File("/var/log/ldirectord.log".into())
-        );
+        // Unset: journald or stderr (ldirectord: /var/log/ldirectord.log).
+        assert_eq!(c.global.logfile, None);
     }
 
     #[test]

@@ -52,8 +52,9 @@ pub struct Global {
     pub fallback6: Option<FallbackSpec>,
     /// Command run with `start|stop vip:vport proto` when fallback engages.
     pub fallbackcommand: Option<String>,
-    /// Where lvsd logs.
-    pub logfile: LogTarget,
+    /// Where lvsd logs besides journald/stderr (unset: journald under
+    /// systemd, else stderr).
+    pub logfile: Option<LogTarget>,
     /// Mail settings (each virtual has its effective copy).
     pub alerts: Alerts,
     /// `From:` of alert mails; unset means `<user>@<hostname>`.
@@ -77,6 +78,9 @@ pub struct Global {
     /// The IPVS connection sync daemon, following the failover role
     /// (keepalived's `lvs_sync_daemon`; an lvsd extension).
     pub lvs_sync_daemon: Option<SyncDaemonSpec>,
+    /// Where the Prometheus `/metrics` endpoint listens (an lvsd
+    /// extension; unset: no endpoint).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// `lvs_sync_daemon = INTERFACE [id N]`: the kernel's connection sync
@@ -109,7 +113,8 @@ pub struct Alerts {
     pub emailalertfreq: u64,
     /// Daemon states in which mail is sent.
     pub emailalertstatus: AlertStatus,
-    /// SMTP server `host[:port]`; unset means the local sendmail.
+    /// SMTP server: `host[:port]` or an `smtp://`/`smtps://` URL (see
+    /// [`crate::alert::smtp`]); unset means localhost:25.
     pub smtp: Option<String>,
 }
 

@@ -615,11 +615,13 @@ pub fn write(cfg: &Config) -> String {
     if let Some(c) = &g.fallbackcommand {
         let _ = writeln!(o, "fallbackcommand = {}", q(c));
     }
-    let log = match &g.logfile {
-        LogTarget::File(p) => p.display().to_string(),
-        LogTarget::Syslog(f) => f.clone(),
-    };
-    let _ = writeln!(o, "logfile = {}", q(&log));
+    if let Some(l) = &g.logfile {
+        let log = match l {
+            LogTarget::File(p) => p.display().to_string(),
+            LogTarget::Syslog(f) => f.clone(),
+        };
+        let _ = writeln!(o, "logfile = {}", q(&log));
+    }
     write_alerts(&mut o, &g.alerts);
     if let Some(f) = &g.emailalertfrom {
         let _ = writeln!(o, "emailalertfrom = {}", q(f));
@@ -635,6 +637,9 @@ pub fn write(cfg: &Config) -> String {
     let _ = writeln!(o, "cleanstop = {}", yn(g.cleanstop));
     if let Some(m) = &g.maintenancedir {
         let _ = writeln!(o, "maintenancedir = {}", q(&m.display().to_string()));
+    }
+    if let Some(m) = &g.metrics {
+        let _ = writeln!(o, "metrics = {}", q(&m.to_string()));
     }
     if let Some(s) = &g.lvs_sync_daemon {
         let _ = writeln!(

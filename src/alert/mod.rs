@@ -1,0 +1,213 @@
+//! Mail alerts: ldirectord's `emailalert`, `emailalertfrom`,
+//! `emailalertfreq`, `emailalertstatus` and `smtp`, without its faults
+//! (a mail per transition, sent from the check loop, 130,000 repeats).
+//!
+//! The daemon hands a [`Notice`] to a channel and never waits on it. The
+//! pure [`Policy`] turns notices into mails: a burst is coalesced into one
+//! mail per recipient with every change listed, at most one mail a minute
+//! and [`policy::CAP_PER_HOUR`] an hour per recipient, reminders while a
+//! real stays down, nothing for a state that did not change. [`smtp`]
+//! sends them from a bounded queue per server, retrying with backoff; a
+//! server that is down costs a log line, never a check.
+
+pub mod policy;
+pub mod smtp;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+
+use crate::config::{AlertStatus, Alerts};
+
+pub use policy::{Mail, Policy, Recipient};
+
+/// The daemon's state when something happened (`emailalertstatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DaemonState {
+    /// The first results after start.
+    Starting,
+    /// Running.
+    Running,
+    /// Stopping.
+    Stopping,
+    /// The first results of checks a reload started, and reloads.
+    Reloading,
+}
+
+impl DaemonState {
+    /// As ldirectord's `Daemon-Status:` line spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DaemonState::Starting => "starting",
+            DaemonState::Running => "running",
+            DaemonState::Stopping => "stopping",
+            DaemonState::Reloading => "reloading",
+        }
+    }
+
+    /// Whether `emailalertstatus` mails in this state.
+    pub fn mailed_in(self, s: AlertStatus) -> bool {
+        match self {
+            DaemonState::Starting => s.starting,
+            DaemonState::Running => s.running,
+            DaemonState::Stopping => s.stopping,
+            DaemonState::Reloading => s.reloading,
+        }
+    }
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Its check took a real out.
+    Down {
+        /// The probe's reason.
+        reason: String,
+    },
+    /// Its check brought a real (back) in.
+    Up,
+    /// maintenancedir or `lvsd drain` took a real out (true) or put it
+    /// back (false).
+    Maintenance(bool),
+    /// No real of a virtual serves: the fallback server does, if any.
+    NoneUp {
+        /// The fallback server.
+        fallback: Option<String>,
+    },
+    /// A real of a virtual that had none serves again.
+    SomeUp,
+    /// The real or virtual left the configuration: its reminders stop
+    /// (no mail).
+    Gone,
+    /// A reload was refused; the running configuration stays.
+    ReloadRefused {
+        /// Every diagnostic, one per line.
+        errors: String,
+    },
+    /// The daemon removed virtuals at stop (`cleanstop`).
+    Stopped {
+        /// What it removed.
+        removed: Vec<String>,
+    },
+}
+
+/// One thing the daemon tells.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// When it happened.
+    pub at: SystemTime,
+    /// The daemon's state then.
+    pub state: DaemonState,
+    /// `real 10.0.0.5:80 of tcp:192.0.2.10:80`, a virtual's name, or ""
+    /// for the daemon itself.
+    pub subject: String,
+    /// What changed.
+    pub change: Change,
+    /// Whom to tell: the virtual's mail settings (every distinct one of
+    /// the configuration for the daemon's own notices).
+    pub routes: Vec<Alerts>,
+    /// `emailalertfrom`.
+    pub from: Option<String>,
+    /// The virtual's `servicename` (ldirectord puts it in the subject).
+    pub servicename: Option<String>,
+}
+
+/// Every distinct mail setting of a configuration (the global one and
+/// each virtual's), for the daemon's own notices.
+pub fn routes(cfg: &crate::config::Config) -> Vec<Alerts> {
+    let mut out: Vec<Alerts> = Vec::new();
+    for a in std::iter::once(&cfg.global.alerts).chain(cfg.virtuals.iter().map(|v| &v.alerts)) {
+        if !a.emailalert.is_empty() && !out.contains(a) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// Where the daemon's notices go; sending never waits.
+#[derive(Debug, Clone)]
+pub struct Notices(mpsc::Sender<Notice>);
+
+impl Notices {
+    /// Hands a notice over; when the channel is full it is dropped with a
+    /// log line (the mailer is hours behind).
+    pub fn tell(&self, n: Notice) {
+        if let Err(mpsc::error::TrySendError::Full(n)) = self.0.try_send(n) {
+            tracing::error!(
+                "alerts: the mailer is behind, notice dropped: {} {:?}",
+                n.subject,
+                n.change
+            );
+        }
+    }
+}
+
+/// The running mailer.
+#[derive(Debug)]
+pub struct Mailer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Mailer {
+    /// Sends what is told and due now, gives the queues up to `grace`,
+    /// and stops.
+    pub async fn finish(self, grace: std::time::Duration) {
+        let _ = self.stop.send(());
+        if tokio::time::timeout(grace + std::time::Duration::from_secs(1), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("alerts: the mailer did not finish in time");
+        }
+    }
+}
+
+/// Starts the mailer: the policy and the delivery queues.
+pub fn start(director: String, metrics: Option<Arc<crate::metrics::Metrics>>) -> (Notices, Mailer) {
+    let (tx, rx) = mpsc::channel(1024);
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(run(rx, stopped, director, metrics));
+    (Notices(tx), Mailer { stop, task })
+}
+
+async fn run(
+    mut rx: mpsc::Receiver<Notice>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+    director: String,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+) {
+    use tokio::time::Instant;
+    let mut policy = Policy::new(director.clone());
+    let mut outbox = smtp::Outbox::new(director, metrics);
+    loop {
+        let wake = policy.next_wake();
+        tokio::select! {
+            n = rx.recv() => match n {
+                Some(n) => policy.notice(n, Instant::now()),
+                None => break,
+            },
+            _ = &mut stopped => {
+                while let Ok(n) = rx.try_recv() {
+                    policy.notice(n, Instant::now());
+                }
+                break;
+            }
+            () = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+        for mail in policy.due(Instant::now()) {
+            outbox.send(mail);
+        }
+    }
+    // Stopping: what waits for its minute goes now.
+    for mail in policy.flush() {
+        outbox.send(mail);
+    }
+    outbox.close(std::time::Duration::from_secs(5)).await;
+}
