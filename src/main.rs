@@ -286,18 +286,6 @@ fn run(
                 "lvs_sync_daemon: the sync daemon follows the failover role, and failover (ha.cf) is not running: not started"
             );
         }
-        let mut failover_commands = None;
-        let failover_task = failover.map(|f| {
-            let me = hostname.to_owned();
-            let rx = stop_rx.clone();
-            let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
-            failover_commands = Some(cmd_tx);
-            tokio::spawn(async move {
-                if let Err(e) = lvsd::failover::run::run(&f, &me, sync, stopped(rx), cmd_rx).await {
-                    tracing::error!("failover stopped: {e}");
-                }
-            })
-        });
         // Metrics (when `metrics =` is set), mail, monitorfile.
         let metrics = c.global.metrics.map(|addr| {
             let m = std::sync::Arc::new(lvsd::metrics::Metrics::new());
@@ -309,7 +297,24 @@ fn run(
             });
             m
         });
-        let (notices, mailer) = lvsd::alert::start(hostname.to_owned(), metrics.clone());
+        let mut failover_commands = None;
+        let failover_task = failover.map(|f| {
+            let me = hostname.to_owned();
+            let rx = stop_rx.clone();
+            let fo_metrics = metrics.clone();
+            let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
+            failover_commands = Some(cmd_tx);
+            tokio::spawn(async move {
+                if let Err(e) = lvsd::failover::run::run(&f, &me, sync, stopped(rx), cmd_rx, fo_metrics).await {
+                    tracing::error!("failover stopped: {e}");
+                }
+            })
+        });
+        let (notices, mailer) = lvsd::alert::start(
+            hostname.to_owned(),
+            std::time::Duration::from_secs(c.global.emailalertcoalesce),
+            metrics.clone(),
+        );
         // The control socket, and SIGHUP: reloads here, failover commands
         // to failover.
         let (inbox, handle) = daemon::Inbox::new();

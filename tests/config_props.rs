@@ -364,6 +364,7 @@ fn config_model() -> impl Strategy<Value = Config> {
                         }),
                         alerts,
                         emailalertfrom: from.as_ref().map(|f| format!("{f}@example.com")),
+                        emailalertcoalesce: if b[3] { 60 } else { 5 },
                         execute: Vec::new(),
                         supervised: b[2],
                         fork,

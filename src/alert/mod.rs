@@ -165,21 +165,26 @@ impl Mailer {
 }
 
 /// Starts the mailer: the policy and the delivery queues.
-pub fn start(director: String, metrics: Option<Arc<crate::metrics::Metrics>>) -> (Notices, Mailer) {
+pub fn start(
+    director: String,
+    window: std::time::Duration,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+) -> (Notices, Mailer) {
     let (tx, rx) = mpsc::channel(1024);
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(run(rx, stopped, director, metrics));
+    let policy = Policy::new(director.clone(), window);
+    let task = tokio::spawn(run(rx, stopped, policy, director, metrics));
     (Notices(tx), Mailer { stop, task })
 }
 
 async fn run(
     mut rx: mpsc::Receiver<Notice>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
+    mut policy: Policy,
     director: String,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 ) {
     use tokio::time::Instant;
-    let mut policy = Policy::new(director.clone());
     let mut outbox = smtp::Outbox::new(director, metrics);
     loop {
         let wake = policy.next_wake();

@@ -22,9 +22,11 @@ use tokio::time::Instant;
 use super::{Change, DaemonState, Notice};
 use crate::config::Alerts;
 
-/// How long the first change of a burst waits for the rest.
+/// How long the first change of a burst waits for the rest (at most the
+/// window).
 pub const GATHER: Duration = Duration::from_secs(5);
-/// The least time between two mails to one recipient.
+/// The least time between two mails to one recipient, by default
+/// (`emailalertcoalesce`).
 pub const WINDOW: Duration = Duration::from_secs(60);
 /// The most mails to one recipient in an hour.
 pub const CAP_PER_HOUR: usize = 20;
@@ -85,6 +87,8 @@ struct Down {
 #[derive(Debug)]
 pub struct Policy {
     director: String,
+    gather: Duration,
+    window: Duration,
     /// Per subject and aspect (health, maintenance, fallback): the last
     /// state told.
     told: HashMap<(String, u8), u8>,
@@ -107,10 +111,13 @@ fn aspect(c: &Change) -> Option<(u8, u8)> {
 }
 
 impl Policy {
-    /// A policy for this director (its name goes into every mail).
-    pub fn new(director: String) -> Policy {
+    /// A policy for this director (its name goes into every mail), at
+    /// most one mail per `window` to a recipient.
+    pub fn new(director: String, window: Duration) -> Policy {
         Policy {
             director,
+            gather: GATHER.min(window),
+            window,
             told: HashMap::new(),
             down: HashMap::new(),
             pending: HashMap::new(),
@@ -230,10 +237,10 @@ impl Policy {
     /// When a new burst for `who` may go: after [`GATHER`], a [`WINDOW`]
     /// after the last mail, and within the hourly cap.
     fn earliest(&self, who: &Recipient, now: Instant) -> Instant {
-        let mut t = now + GATHER;
+        let mut t = now + self.gather;
         if let Some(sent) = self.sent.get(who) {
             if let Some(&last) = sent.back() {
-                t = t.max(last + WINDOW);
+                t = t.max(last + self.window);
             }
             if sent.len() >= CAP_PER_HOUR {
                 t = t.max(sent[sent.len() - CAP_PER_HOUR] + HOUR);
@@ -264,7 +271,7 @@ impl Policy {
         let mut mails = Vec::new();
         for who in ready {
             // The cap may have moved since the burst was queued.
-            let allowed = self.earliest(&who, now - GATHER);
+            let allowed = self.earliest(&who, now - self.gather);
             if allowed > now {
                 if let Some(p) = self.pending.get_mut(&who) {
                     p.due = allowed;
@@ -435,7 +442,7 @@ mod tests {
     #[test]
     fn a_burst_is_one_mail_per_recipient_listing_every_change() {
         let t0 = Instant::now();
-        let mut p = Policy::new("d1".into());
+        let mut p = Policy::new("d1".into(), WINDOW);
         let r = alerts(&["ops@example.org", "oncall@example.org"], 0);
         for i in 0..40 {
             p.notice(
@@ -457,7 +464,7 @@ mod tests {
     #[test]
     fn a_repeated_state_is_never_mailed() {
         let t0 = Instant::now();
-        let mut p = Policy::new("d1".into());
+        let mut p = Policy::new("d1".into(), WINDOW);
         let r = alerts(&["ops@example.org"], 0);
         p.notice(notice("real a", down(""), vec![r.clone()]), t0);
         assert_eq!(p.due(t0 + GATHER).len(), 1);
@@ -483,7 +490,7 @@ mod tests {
     #[test]
     fn flapping_is_one_mail_a_minute_and_capped_per_hour_losing_nothing() {
         let t0 = Instant::now();
-        let mut p = Policy::new("d1".into());
+        let mut p = Policy::new("d1".into(), WINDOW);
         let r = alerts(&["ops@example.org"], 0);
         let mut mails = Vec::new();
         let mut changes = 0;
@@ -524,7 +531,7 @@ mod tests {
     #[test]
     fn reminders_at_emailalertfreq_while_down_then_stop() {
         let t0 = Instant::now();
-        let mut p = Policy::new("d1".into());
+        let mut p = Policy::new("d1".into(), WINDOW);
         let r = alerts(&["ops@example.org"], 300);
         p.notice(notice("real a", down(""), vec![r.clone()]), t0);
         assert_eq!(p.due(t0 + GATHER).len(), 1);
@@ -550,7 +557,7 @@ mod tests {
     #[test]
     fn emailalertstatus_filters_by_daemon_state_and_gone_forgets() {
         let t0 = Instant::now();
-        let mut p = Policy::new("d1".into());
+        let mut p = Policy::new("d1".into(), WINDOW);
         let mut r = alerts(&["ops@example.org"], 60);
         r.emailalertstatus = AlertStatus {
             running: true,
@@ -576,7 +583,7 @@ mod tests {
     #[test]
     fn servicename_prefixes_the_subject_as_ldirectord_does() {
         let t0 = Instant::now();
-        let mut p = Policy::new("d1".into());
+        let mut p = Policy::new("d1".into(), WINDOW);
         let mut n = notice(
             "tcp:192.0.2.10:80",
             Change::NoneUp {

@@ -313,7 +313,7 @@ async fn deliver(
                         m.alert_outcome("retried");
                     }
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
                     attempt += 1;
                 }
                 Err(e) => break Err(format!("given up after {attempt} attempts: {e}")),

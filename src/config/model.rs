@@ -59,6 +59,10 @@ pub struct Global {
     pub alerts: Alerts,
     /// `From:` of alert mails; unset means `<user>@<hostname>`.
     pub emailalertfrom: Option<String>,
+    /// The least seconds between two alert mails to one recipient; what
+    /// changes meanwhile is listed in the next (an lvsd extension,
+    /// default 60).
+    pub emailalertcoalesce: u64,
     /// Other ldirectord configs to start alongside (`execute=`).
     pub execute: Vec<String>,
     /// Run in the foreground, log to stdout.

@@ -623,6 +623,7 @@ pub fn write(cfg: &Config) -> String {
         let _ = writeln!(o, "logfile = {}", q(&log));
     }
     write_alerts(&mut o, &g.alerts);
+    let _ = writeln!(o, "emailalertcoalesce = {}", g.emailalertcoalesce);
     if let Some(f) = &g.emailalertfrom {
         let _ = writeln!(o, "emailalertfrom = {}", q(f));
     }

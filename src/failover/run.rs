@@ -160,6 +160,7 @@ pub async fn run(
     sync: Option<crate::config::SyncDaemonSpec>,
     shutdown: impl Future<Output = ()>,
     mut commands: tokio::sync::mpsc::Receiver<crate::control::Request>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) -> Result<(), String> {
     let (peer, sets) = plan(f, me, &super::routes::read())?;
     let me = me.to_ascii_lowercase();
@@ -355,6 +356,14 @@ pub async fn run(
         carry_out(&actions, &sets, &vips, &link, &mut sender, to).await;
         if !arbiter.peer_alive() {
             peer_heard = false;
+        }
+        if let Some(m) = &metrics {
+            let h = arbiter.holds();
+            m.failover(
+                matches!(h, super::arbiter::Hold::Local | super::arbiter::Hold::All),
+                matches!(h, super::arbiter::Hold::Foreign | super::arbiter::Hold::All),
+                arbiter.peer_alive(),
+            );
         }
         // The sync daemon follows the role: at once when it changes, and
         // every 10 s (repairing a daemon stopped by hand).
