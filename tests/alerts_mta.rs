@@ -221,7 +221,7 @@ fn alert_mails_through_a_real_mta() {
         &cf,
         format!(
             "checkinterval=1\nquiescent=yes\nemailalert=\"lvsd@localhost\"\nemailalertfreq=4\n\
-             emailalertstatus=running,stopping\nemailalertcoalesce=3\n\
+             emailalertstatus=running,stopping,reloading\nemailalertcoalesce=3\n\
              smtp=\"smtp://127.0.0.1:{smtp}?ca={cert}\"\n\
              virtual=192.0.2.10:80\n{reals}\trequest=\"/health\"\n\treceive=\"Service Up\"\n\tservicename=\"web\"\n\
              virtual=192.0.2.20:80\n\treal=127.0.0.1:{api_port} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n\
@@ -368,7 +368,37 @@ fn alert_mails_through_a_real_mta() {
         mails.len()
     );
 
-    // 4. Stop: the stop is mailed before lvsd exits.
+    // 4. A typo on reload: refused, the running configuration stays, and
+    // one mail says where the error is.
+    let good = std::fs::read_to_string(&cf).unwrap();
+    std::fs::write(&cf, format!("{good}\tscheduler=wrrr\n")).unwrap();
+    let typo_line = good.lines().count() + 1;
+    let reload = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .args(["reload", "--control"])
+        .arg(dir.path().join("control.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(reload.status.code(), Some(1));
+    let at = format!("{}:{typo_line}:", cf.display());
+    wait_until("the refused-reload mail", Duration::from_secs(15), || {
+        mta.mails()
+            .iter()
+            .any(|(_, b)| b.contains("reload refused"))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let refused: Vec<(String, String)> = mta
+        .mails()
+        .into_iter()
+        .filter(|(_, b)| b.contains("reload refused"))
+        .collect();
+    assert_eq!(refused.len(), 1, "one mail for one address: {refused:#?}");
+    assert!(
+        refused[0].1.contains(&at) && refused[0].1.contains("wrrr"),
+        "{refused:#?}"
+    );
+    std::fs::write(&cf, good).unwrap();
+
+    // 5. Stop: the stop is mailed before lvsd exits.
     let pid = lvsd.child.id().to_string();
     assert!(
         Command::new("kill")

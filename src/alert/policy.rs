@@ -205,11 +205,15 @@ impl Policy {
             text,
             servicename: n.servicename.clone(),
         };
+        // One mail per address, even when two routes name it.
+        let mut told = std::collections::HashSet::new();
         for r in &n.routes {
             if !n.state.mailed_in(r.emailalertstatus) {
                 continue;
             }
-            self.queue(r, &n.from, &line, now);
+            let mut r = r.clone();
+            r.emailalert.retain(|to| told.insert(to.clone()));
+            self.queue(&r, &n.from, &line, now);
         }
     }
 
