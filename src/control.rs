@@ -60,6 +60,8 @@ pub enum Command {
     Drain(Target),
     /// Put a drained real back.
     Enable(Target),
+    /// Leave the IPVS table as it is at the next stop (a restart).
+    KeepTable,
 }
 
 impl Command {
@@ -77,6 +79,7 @@ impl Command {
             "status" => Command::Status,
             "status json" => Command::StatusJson,
             "reload" => Command::Reload,
+            "keep-table" => Command::KeepTable,
             _ => return None,
         })
     }
@@ -100,6 +103,7 @@ impl Command {
             Command::Status => "status",
             Command::StatusJson => "status json",
             Command::Reload => "reload",
+            Command::KeepTable => "keep-table",
         }
     }
 }

@@ -116,6 +116,8 @@ pub enum Event {
     Drain(Drain),
     /// Are you alive (the watchdog): answered at once.
     Alive(tokio::sync::oneshot::Sender<()>),
+    /// `lvsd keep-table`: the next stop leaves the table.
+    KeepTable(tokio::sync::oneshot::Sender<String>),
     /// Stop.
     Shutdown,
 }
@@ -159,7 +161,12 @@ struct Daemon<K> {
     alerts: Option<crate::alert::Notices>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     monitor: Option<crate::monitor::Monitor>,
+    /// `lvsd keep-table`: until when a stop leaves the table.
+    keep_until: Option<tokio::time::Instant>,
 }
+
+/// How long `lvsd keep-table` holds.
+pub const KEEP_TABLE_FOR: Duration = Duration::from_secs(60);
 
 /// `lvsd drain|enable REAL`.
 #[derive(Debug)]
@@ -185,6 +192,8 @@ pub struct Inbox {
     pub drains: mpsc::Receiver<Drain>,
     /// Liveness asks (systemd's watchdog): answered from the loop.
     pub alive: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
+    /// `lvsd keep-table`: the answer goes back on the channel.
+    pub keep_table: mpsc::Receiver<tokio::sync::oneshot::Sender<String>>,
 }
 
 /// The senders of an [`Inbox`].
@@ -198,6 +207,8 @@ pub struct Handle {
     pub drain: mpsc::Sender<Drain>,
     /// Liveness asks.
     pub alive: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+    /// `lvsd keep-table`.
+    pub keep_table: mpsc::Sender<tokio::sync::oneshot::Sender<String>>,
 }
 
 impl Inbox {
@@ -207,18 +218,21 @@ impl Inbox {
         let (status, status_rx) = mpsc::channel(8);
         let (drain, drains) = mpsc::channel(8);
         let (alive, alive_rx) = mpsc::channel(1);
+        let (keep_table, keep_rx) = mpsc::channel(1);
         (
             Inbox {
                 reloads,
                 status: status_rx,
                 drains,
                 alive: alive_rx,
+                keep_table: keep_rx,
             },
             Handle {
                 reload,
                 status,
                 drain,
                 alive,
+                keep_table,
             },
         )
     }
@@ -284,6 +298,7 @@ pub async fn run_with<K: Kernel>(
             Some(reply) = inbox.status.recv() => Event::Status(reply),
             Some(req) = inbox.drains.recv() => Event::Drain(req),
             Some(reply) = inbox.alive.recv() => Event::Alive(reply),
+            Some(reply) = inbox.keep_table.recv() => Event::KeepTable(reply),
             _ = resync.tick() => Event::Resync,
         };
         match event {
@@ -312,6 +327,17 @@ pub async fn run_with<K: Kernel>(
             }
             Event::Alive(reply) => {
                 let _ = reply.send(());
+            }
+            Event::KeepTable(reply) => {
+                d.keep_until = Some(tokio::time::Instant::now() + KEEP_TABLE_FOR);
+                tracing::info!(
+                    "keep-table: a stop within {} s leaves the IPVS table as it is",
+                    KEEP_TABLE_FOR.as_secs()
+                );
+                let _ = reply.send(format!(
+                    "the IPVS table stays when lvsd stops within {} s (a restart)\n",
+                    KEEP_TABLE_FOR.as_secs()
+                ));
             }
             Event::Shutdown => break,
         }
@@ -405,6 +431,7 @@ impl<K: Kernel> Daemon<K> {
             alerts: opts.alerts.clone(),
             metrics: opts.metrics.clone(),
             monitor: opts.monitor.clone(),
+            keep_until: None,
         };
         d.all_real_gauges();
         d.reconcile().await;
@@ -1039,13 +1066,20 @@ impl<K: Kernel> Daemon<K> {
         }
     }
 
-    /// Removes the `cleanstop=yes` virtuals.
+    /// Removes the `cleanstop=yes` virtuals (none after `lvsd
+    /// keep-table`: a restart).
     async fn stop(mut self) {
+        let restart = self
+            .keep_until
+            .is_some_and(|t| t > tokio::time::Instant::now());
+        if restart {
+            tracing::info!("stopping for a restart (keep-table): the IPVS table is left as it is");
+        }
         let keys: Vec<ServiceKey> = self
             .cfg
             .virtuals
             .iter()
-            .filter(|v| v.cleanstop)
+            .filter(|v| v.cleanstop && !restart)
             .map(|v| ServiceKey::from(v.key))
             .filter(|k| self.known.service(k).is_some())
             .collect();

@@ -81,6 +81,15 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
         control: PathBuf,
     },
+    /// Leave the IPVS table as it is when lvsd next stops (within 60 s),
+    /// whatever cleanstop says: `lvsd keep-table && systemctl restart lvsd`
+    /// restarts without dropping a connection (the package's upgrade does
+    /// this). The new lvsd adopts the table it finds.
+    KeepTable {
+        /// The running daemon's control socket.
+        #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
     /// Put a drained real back (its check decides again).
     Enable {
         /// The real.
@@ -168,6 +177,7 @@ fn main() -> ExitCode {
             Some(t) => ask(&control, lvsd::control::Command::Drain(t)),
             None => not_a_real(&real),
         },
+        Command::KeepTable { control } => ask(&control, lvsd::control::Command::KeepTable),
         Command::Enable { real, control } => match lvsd::control::Target::parse(&real) {
             Some(t) => ask(&control, lvsd::control::Command::Enable(t)),
             None => not_a_real(&real),
@@ -359,6 +369,14 @@ fn run(
                         let json = req.command == C::StatusJson;
                         let answer =
                             status_answer(&handle.status, failover_commands.as_ref(), json).await;
+                        let _ = req.reply.send(answer);
+                    }
+                    (C::KeepTable, _) => {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        let answer = match handle.keep_table.send(tx).await {
+                            Ok(()) => rx.await.unwrap_or_else(|_| "error: no answer\n".to_owned()),
+                            Err(_) => "error: lvsd is stopping\n".to_owned(),
+                        };
                         let _ = req.reply.send(answer);
                     }
                     (C::Drain(target) | C::Enable(target), _) => {

@@ -258,8 +258,13 @@ impl Dry {
     }
 
     /// SIGINT, and it must exit 0.
-    fn stop(mut self) {
+    fn stop(self) {
         self.signal("-INT");
+        self.stop_wait();
+    }
+
+    /// Waits for the exit (after a signal), which must be 0.
+    fn stop_wait(mut self) {
         assert!(self.child.0.wait().unwrap().success());
     }
 }
@@ -675,4 +680,29 @@ fn a_hundred_reloads_leak_no_file_descriptors() {
     let log = std::fs::read_to_string(&d.log).unwrap();
     assert_eq!(log.matches("reload: ").count(), 100, "{log}");
     d.stop();
+}
+
+/// `lvsd keep-table`, then a stop (as a restart does): the virtual stays
+/// in the table although cleanstop is yes (the default), so the new lvsd
+/// adopts it and no connection drops.
+#[test]
+fn keep_table_makes_the_next_stop_leave_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = backend();
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(&cf, virtual_block(&real, "192.0.2.10")).unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    let (code, out) = d.ctl(&["keep-table"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("the IPVS table stays"), "{out}");
+    let (ops, log) = (d.ops.clone(), d.log.clone());
+    d.signal("-TERM");
+    d.stop_wait();
+    let ops = std::fs::read_to_string(ops).unwrap();
+    assert!(!ops.contains("del-service"), "{ops}");
+    assert!(
+        std::fs::read_to_string(log)
+            .unwrap()
+            .contains("stopping for a restart (keep-table)")
+    );
 }

@@ -339,7 +339,8 @@ pub async fn run(
                     | Command::StatusJson
                     | Command::Reload
                     | Command::Drain(_)
-                    | Command::Enable(_) => Vec::new(),
+                    | Command::Enable(_)
+                    | Command::KeepTable => Vec::new(),
                 };
                 let mut answer = format!("node: {me} (peer {peer})\n");
                 for (k, v) in arbiter.status(now) {
