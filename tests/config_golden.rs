@@ -113,6 +113,26 @@ fn failover_example_in_both_forms() {
     assert_eq!(fa.resources[0].resources.len(), 3);
 }
 
+/// lvsd.toml's `[failover]` keys are read in file order, as ha.cf's
+/// lines: `udpport` written before `ucast` applies to it (the TOML table
+/// hands its keys over sorted, which once put `udpport` after `ucast`).
+#[test]
+fn failover_udpport_in_toml_applies_to_the_media_after_it() {
+    let tmp = failover_dir();
+    let toml = tmp.path().join("lvsd.toml");
+    let text = fs::read_to_string(&toml).expect("read");
+    fs::write(&toml, text.replace("ucast = [", "udpport = 700\nucast = [")).expect("write");
+    let c = load_clean(&[toml]);
+    let media = c.failover.expect("failover").ha.media;
+    assert!(!media.is_empty());
+    for m in media {
+        match m {
+            lvsd::config::Medium::Ucast { port, .. } => assert_eq!(port, 700),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[test]
 fn failover_refuses_readable_authkeys() {
     let tmp = failover_dir();

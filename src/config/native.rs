@@ -501,7 +501,17 @@ pub(crate) fn build_failover(
 ) -> Option<Failover> {
     let loc = f.loc.clone()?;
     let mut p = HaCfParser::new(names);
-    for (line, l) in &f.hacf_lines {
+    // In file order, as heartbeat reads ha.cf (udpport applies to the
+    // media after it): the TOML table hands its keys over sorted.
+    let mut files: Vec<&Arc<str>> = Vec::new();
+    for (_, l) in &f.hacf_lines {
+        if !files.contains(&&l.file) {
+            files.push(&l.file);
+        }
+    }
+    let mut lines: Vec<&(String, Loc)> = f.hacf_lines.iter().collect();
+    lines.sort_by_key(|(_, l)| (files.iter().position(|x| **x == l.file), l.line, l.column));
+    for (line, l) in lines {
         p.line(line, l.clone(), d);
     }
     let ha = p.finish(loc.clone(), d);
