@@ -307,24 +307,29 @@ fn run(
             });
             m
         });
-        let mut failover_commands = None;
-        let failover_task = failover.map(|f| {
-            let me = hostname.to_owned();
-            let rx = stop_rx.clone();
-            let fo_metrics = metrics.clone();
-            let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
-            failover_commands = Some(cmd_tx);
-            tokio::spawn(async move {
-                if let Err(e) = lvsd::failover::run::run(&f, &me, sync, stopped(rx), cmd_rx, fo_metrics).await {
-                    tracing::error!("failover stopped: {e}");
-                }
-            })
-        });
         let (notices, mailer) = lvsd::alert::start(
             hostname.to_owned(),
             std::time::Duration::from_secs(c.global.emailalertcoalesce),
             metrics.clone(),
         );
+        let mut failover_commands = None;
+        let failover_task = failover.map(|f| {
+            let me = hostname.to_owned();
+            let rx = stop_rx.clone();
+            let fo_metrics = metrics.clone();
+            let teller = lvsd::alert::Teller {
+                notices: notices.clone(),
+                routes: lvsd::alert::routes(&c),
+                from: c.global.emailalertfrom.clone(),
+            };
+            let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
+            failover_commands = Some(cmd_tx);
+            tokio::spawn(async move {
+                if let Err(e) = lvsd::failover::run::run(&f, &me, sync, stopped(rx), cmd_rx, fo_metrics, Some(teller)).await {
+                    tracing::error!("failover stopped: {e}");
+                }
+            })
+        });
         // The control socket, and SIGHUP: reloads here, failover commands
         // to failover.
         let (inbox, handle) = daemon::Inbox::new();

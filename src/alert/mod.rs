@@ -85,6 +85,13 @@ pub enum Change {
         /// Every diagnostic, one per line.
         errors: String,
     },
+    /// Failover: what this director holds changed.
+    Holds {
+        /// heartbeat's word for it (none, local, foreign, all).
+        hold: &'static str,
+        /// What it holds now, and why.
+        text: String,
+    },
     /// The daemon removed virtuals at stop (`cleanstop`).
     Stopped {
         /// What it removed.
@@ -123,6 +130,17 @@ pub fn routes(cfg: &crate::config::Config) -> Vec<Alerts> {
         }
     }
     out
+}
+
+/// What failover needs to tell its role changes.
+#[derive(Debug, Clone)]
+pub struct Teller {
+    /// The mailer.
+    pub notices: Notices,
+    /// Every mail setting of the configuration (at start).
+    pub routes: Vec<Alerts>,
+    /// `emailalertfrom`.
+    pub from: Option<String>,
 }
 
 /// Where the daemon's notices go; sending never waits.

@@ -106,6 +106,15 @@ fn aspect(c: &Change) -> Option<(u8, u8)> {
         Change::Maintenance(on) => Some((1, u8::from(*on))),
         Change::NoneUp { .. } => Some((2, 0)),
         Change::SomeUp => Some((2, 1)),
+        Change::Holds { hold, .. } => Some((
+            3,
+            match *hold {
+                "none" => 0,
+                "local" => 1,
+                "foreign" => 2,
+                _ => 3,
+            },
+        )),
         Change::Gone | Change::ReloadRefused { .. } | Change::Stopped { .. } => None,
     }
 }
@@ -177,6 +186,7 @@ impl Policy {
                 ),
             ),
             Change::SomeUp => ("fallback", format!("{} has a real up again", n.subject)),
+            Change::Holds { text, .. } => ("failover", text.clone()),
             Change::Gone => {
                 self.down.remove(&n.subject);
                 self.told.retain(|(s, _), _| *s != n.subject);
@@ -581,6 +591,36 @@ mod tests {
             notice("real a", down(""), vec![r]),
             t0 + Duration::from_secs(200),
         );
+        assert!(p.next_wake().is_some());
+    }
+
+    #[test]
+    fn failover_role_changes_are_told_once_each() {
+        let t0 = Instant::now();
+        let mut p = Policy::new("d2".into(), WINDOW);
+        let r = alerts(&["ops@example.org"], 0);
+        let holds = |hold, text: &str| {
+            notice(
+                "failover on d2",
+                Change::Holds {
+                    hold,
+                    text: text.into(),
+                },
+                vec![r.clone()],
+            )
+        };
+        p.notice(
+            holds("all", "d2 holds 192.0.2.10/24 on eth0 (peer d1 dead)"),
+            t0,
+        );
+        p.notice(holds("all", "d2 holds 192.0.2.10/24 on eth0 (again)"), t0);
+        let m = p.due(t0 + GATHER);
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            m[0].subject,
+            "[lvsd d2] d2 holds 192.0.2.10/24 on eth0 (peer d1 dead)"
+        );
+        p.notice(holds("none", "d2 holds no virtual IP (standby)"), t0);
         assert!(p.next_wake().is_some());
     }
 

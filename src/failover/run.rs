@@ -161,6 +161,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     mut commands: tokio::sync::mpsc::Receiver<crate::control::Request>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    alerts: Option<crate::alert::Teller>,
 ) -> Result<(), String> {
     let (peer, sets) = plan(f, me, &super::routes::read())?;
     let me = me.to_ascii_lowercase();
@@ -225,6 +226,8 @@ pub async fn run(
     );
     let mut sync = sync.map(super::sync::Follower::new);
     let mut held = arbiter.holds();
+    // Role changes are mailed; holding nothing at start is not one.
+    let mut told = arbiter.holds();
     let mut sync_checked = Instant::now();
     if let Some(s) = &mut sync {
         let (n, total) = sets.held(held);
@@ -357,6 +360,34 @@ pub async fn run(
         carry_out(&actions, &sets, &vips, &link, &mut sender, to).await;
         if !arbiter.peer_alive() {
             peer_heard = false;
+        }
+        if let Some(t) = &alerts
+            && told != arbiter.holds()
+        {
+            let h = arbiter.holds();
+            told = h;
+            let vips: Vec<String> = sets
+                .chosen(h.local(), h.foreign())
+                .map(ToString::to_string)
+                .collect();
+            let why = arbiter.reason();
+            let text = if vips.is_empty() {
+                format!("{me} holds no virtual IP ({why})")
+            } else {
+                format!("{me} holds {} ({why})", vips.join(", "))
+            };
+            t.notices.tell(crate::alert::Notice {
+                at: std::time::SystemTime::now(),
+                state: crate::alert::DaemonState::Running,
+                subject: format!("failover on {me}"),
+                change: crate::alert::Change::Holds {
+                    hold: h.as_str(),
+                    text,
+                },
+                routes: t.routes.clone(),
+                from: t.from.clone(),
+                servicename: None,
+            });
         }
         if let Some(m) = &metrics {
             let h = arbiter.holds();
