@@ -202,29 +202,30 @@ async fn run(
     director: String,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 ) {
-    use tokio::time::Instant;
+    let start = tokio::time::Instant::now();
+    let clock = move || start.elapsed();
     let mut outbox = smtp::Outbox::new(director, metrics);
     loop {
         let wake = policy.next_wake();
         tokio::select! {
             n = rx.recv() => match n {
-                Some(n) => policy.notice(n, Instant::now()),
+                Some(n) => policy.notice(n, clock()),
                 None => break,
             },
             _ = &mut stopped => {
                 while let Ok(n) = rx.try_recv() {
-                    policy.notice(n, Instant::now());
+                    policy.notice(n, clock());
                 }
                 break;
             }
             () = async {
                 match wake {
-                    Some(t) => tokio::time::sleep_until(t).await,
+                    Some(t) => tokio::time::sleep_until(start + t).await,
                     None => std::future::pending().await,
                 }
             } => {}
         }
-        for mail in policy.due(Instant::now()) {
+        for mail in policy.due(clock()) {
             outbox.send(mail);
         }
     }

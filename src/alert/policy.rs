@@ -1,4 +1,5 @@
-//! What to mail, and when: pure, time in.
+//! Pure: what to mail, and when. Time comes in as a [`Duration`] since
+//! the mailer started (monotonic), wall time only inside notices.
 //!
 //! - A change is told once: a notice that repeats the subject's last state
 //!   (down again, with another reason) is dropped.
@@ -16,8 +17,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
-
-use tokio::time::Instant;
 
 use super::{Change, DaemonState, Notice};
 use crate::config::Alerts;
@@ -68,7 +67,7 @@ struct Line {
 
 #[derive(Debug)]
 struct Pending {
-    due: Instant,
+    due: Duration,
     lines: Vec<Line>,
     more: usize,
 }
@@ -79,8 +78,10 @@ struct Down {
     reason: String,
     servicename: Option<String>,
     from: Option<String>,
+    /// `since` on the policy's clock.
+    since_mono: Duration,
     /// Each route with a reminder period, and when its next is due.
-    reminders: Vec<(Alerts, Instant)>,
+    reminders: Vec<(Alerts, Duration)>,
 }
 
 /// The mail policy's state.
@@ -94,7 +95,7 @@ pub struct Policy {
     told: HashMap<(String, u8), u8>,
     down: HashMap<String, Down>,
     pending: HashMap<Recipient, Pending>,
-    sent: HashMap<Recipient, VecDeque<Instant>>,
+    sent: HashMap<Recipient, VecDeque<Duration>>,
 }
 
 /// The aspect of a subject a change is about and its new value; None for
@@ -135,7 +136,7 @@ impl Policy {
     }
 
     /// Takes a notice.
-    pub fn notice(&mut self, n: Notice, now: Instant) {
+    pub fn notice(&mut self, n: Notice, now: Duration) {
         if let Some((a, v)) = aspect(&n.change)
             && self.told.insert((n.subject.clone(), a), v) == Some(v)
         {
@@ -153,6 +154,7 @@ impl Policy {
                     n.subject.clone(),
                     Down {
                         since: n.at,
+                        since_mono: now,
                         reason: reason.clone(),
                         servicename: n.servicename.clone(),
                         from: n.from.clone(),
@@ -227,7 +229,7 @@ impl Policy {
         }
     }
 
-    fn queue(&mut self, r: &Alerts, from: &Option<String>, line: &Line, now: Instant) {
+    fn queue(&mut self, r: &Alerts, from: &Option<String>, line: &Line, now: Duration) {
         for to in &r.emailalert {
             let who = Recipient {
                 server: r.smtp.clone(),
@@ -250,7 +252,7 @@ impl Policy {
 
     /// When a new burst for `who` may go: after [`GATHER`], a [`WINDOW`]
     /// after the last mail, and within the hourly cap.
-    fn earliest(&self, who: &Recipient, now: Instant) -> Instant {
+    fn earliest(&self, who: &Recipient, now: Duration) -> Duration {
         let mut t = now + self.gather;
         if let Some(sent) = self.sent.get(who) {
             if let Some(&last) = sent.back() {
@@ -264,7 +266,7 @@ impl Policy {
     }
 
     /// When [`Policy::due`] has something next.
-    pub fn next_wake(&self) -> Option<Instant> {
+    pub fn next_wake(&self) -> Option<Duration> {
         let pending = self.pending.values().map(|p| p.due);
         let reminders = self
             .down
@@ -274,7 +276,7 @@ impl Policy {
     }
 
     /// The mails due at `now` (reminders joined first).
-    pub fn due(&mut self, now: Instant) -> Vec<Mail> {
+    pub fn due(&mut self, now: Duration) -> Vec<Mail> {
         self.remind(now);
         let ready: Vec<Recipient> = self
             .pending
@@ -285,7 +287,7 @@ impl Policy {
         let mut mails = Vec::new();
         for who in ready {
             // The cap may have moved since the burst was queued.
-            let allowed = self.earliest(&who, now - self.gather);
+            let allowed = self.earliest(&who, now.saturating_sub(self.gather));
             if allowed > now {
                 if let Some(p) = self.pending.get_mut(&who) {
                     p.due = allowed;
@@ -312,7 +314,7 @@ impl Policy {
         all.into_iter().map(|(r, p)| self.compose(r, p)).collect()
     }
 
-    fn remind(&mut self, now: Instant) {
+    fn remind(&mut self, now: Duration) {
         let mut lines = Vec::new();
         for (subject, d) in &mut self.down {
             for (route, next) in &mut d.reminders {
@@ -320,12 +322,10 @@ impl Policy {
                     continue;
                 }
                 *next = now + Duration::from_secs(route.emailalertfreq);
-                let for_ = SystemTime::now()
-                    .duration_since(d.since)
-                    .map(|x| format!(", {}", span(x)))
-                    .unwrap_or_default();
+                let down_for = now.saturating_sub(d.since_mono);
+                let for_ = format!(", {}", span(down_for));
                 let line = Line {
-                    at: SystemTime::now(),
+                    at: d.since + down_for,
                     state: DaemonState::Running,
                     kind: "still down",
                     text: format!(
@@ -436,7 +436,7 @@ mod tests {
 
     fn notice(subject: &str, change: Change, routes: Vec<Alerts>) -> Notice {
         Notice {
-            at: SystemTime::now(),
+            at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
             state: DaemonState::Running,
             subject: subject.into(),
             change,
@@ -455,7 +455,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_one_mail_per_recipient_listing_every_change() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let mut p = Policy::new("d1".into(), WINDOW);
         let r = alerts(&["ops@example.org", "oncall@example.org"], 0);
         for i in 0..40 {
@@ -477,7 +477,7 @@ mod tests {
 
     #[test]
     fn a_repeated_state_is_never_mailed() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let mut p = Policy::new("d1".into(), WINDOW);
         let r = alerts(&["ops@example.org"], 0);
         p.notice(notice("real a", down(""), vec![r.clone()]), t0);
@@ -503,7 +503,7 @@ mod tests {
 
     #[test]
     fn flapping_is_one_mail_a_minute_and_capped_per_hour_losing_nothing() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let mut p = Policy::new("d1".into(), WINDOW);
         let r = alerts(&["ops@example.org"], 0);
         let mut mails = Vec::new();
@@ -517,7 +517,7 @@ mod tests {
             mails.extend(p.due(now).into_iter().map(|m| (now, m)));
         }
         mails.extend(p.flush().into_iter().map(|m| (t0, m)));
-        let sends: Vec<Instant> = mails.iter().map(|(t, _)| *t).collect();
+        let sends: Vec<Duration> = mails.iter().map(|(t, _)| *t).collect();
         for w in sends.windows(2).take(sends.len() - 2) {
             assert!(w[1] - w[0] >= WINDOW, "{:?}", w[1] - w[0]);
         }
@@ -544,7 +544,7 @@ mod tests {
 
     #[test]
     fn reminders_at_emailalertfreq_while_down_then_stop() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let mut p = Policy::new("d1".into(), WINDOW);
         let r = alerts(&["ops@example.org"], 300);
         p.notice(notice("real a", down(""), vec![r.clone()]), t0);
@@ -570,7 +570,7 @@ mod tests {
 
     #[test]
     fn emailalertstatus_filters_by_daemon_state_and_gone_forgets() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let mut p = Policy::new("d1".into(), WINDOW);
         let mut r = alerts(&["ops@example.org"], 60);
         r.emailalertstatus = AlertStatus {
@@ -596,7 +596,7 @@ mod tests {
 
     #[test]
     fn failover_role_changes_are_told_once_each() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let mut p = Policy::new("d2".into(), WINDOW);
         let r = alerts(&["ops@example.org"], 0);
         let holds = |hold, text: &str| {
@@ -626,7 +626,7 @@ mod tests {
 
     #[test]
     fn servicename_prefixes_the_subject_as_ldirectord_does() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let mut p = Policy::new("d1".into(), WINDOW);
         let mut n = notice(
             "tcp:192.0.2.10:80",
