@@ -706,3 +706,53 @@ fn keep_table_makes_the_next_stop_leave_the_table() {
             .contains("stopping for a restart (keep-table)")
     );
 }
+
+/// `logfile="/path"` gets every log line with ldirectord's prefix
+/// (`[time|config|pid]`), and `monitorfile` one line per check result in
+/// ldirectord's format; both files may be rotated away at any time
+/// (each write opens them again).
+#[test]
+fn logfile_and_monitorfile_are_written_as_ldirectord_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = backend();
+    let cf = dir.path().join("ldirectord.cf");
+    let (logfile, monitor) = (
+        dir.path().join("lvsd.file.log"),
+        dir.path().join("monitor.log"),
+    );
+    std::fs::write(
+        &cf,
+        format!(
+            "checkinterval=1\nlogfile=\"{}\"\n{}\tmonitorfile=\"{}\"\n",
+            logfile.display(),
+            virtual_block(&real, "192.0.2.10"),
+            monitor.display()
+        ),
+    )
+    .unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    let pid = d.child.0.id();
+    wait_for(&logfile, "up after 1 success");
+    wait_for(&monitor, "[up]");
+    // Rotated away: written again from the next line on.
+    std::fs::rename(&monitor, dir.path().join("monitor.log.1")).unwrap();
+    wait_for(&monitor, "[up]");
+    d.stop();
+    let log = std::fs::read_to_string(&logfile).unwrap();
+    let first = log.lines().next().unwrap();
+    // `[Sun Nov 29 03:40:02 2026|ldirectord.cf|1234] message`
+    let (prefix, _) = first.split_once("] ").unwrap();
+    let fields: Vec<&str> = prefix.trim_start_matches('[').split('|').collect();
+    assert_eq!(fields.len(), 3, "{first}");
+    assert_eq!(fields[0].len(), 24, "Perl's localtime: {first}");
+    assert_eq!(fields[1..], ["ldirectord.cf", &pid.to_string()]);
+    let port = real.rsplit(':').next().unwrap();
+    let line = std::fs::read_to_string(&monitor).unwrap();
+    let line = line.lines().next().unwrap();
+    assert!(
+        line.ends_with(&format!(
+            "] [{pid}] negotiate http tcp 127.0.0.1 {port} 1 gate /health Service Up [up] -"
+        )),
+        "{line}"
+    );
+}
