@@ -45,7 +45,16 @@ pub fn init(target: Target, cfgname: String) {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let journald = if under_journald() {
         tracing_journald::layer()
-            .map(|l| l.with_syslog_identifier("lvsd".into()))
+            .map(|l| {
+                // Syslog's meanings (as ldirectord's lines and logfile=
+                // syslog have them): info is 6, not tracing-journald's 5.
+                l.with_syslog_identifier("lvsd".into())
+                    .with_priority_mappings(tracing_journald::PriorityMappings {
+                        info: tracing_journald::Priority::Informational,
+                        debug: tracing_journald::Priority::Debug,
+                        ..tracing_journald::PriorityMappings::new()
+                    })
+            })
             .ok()
     } else {
         None
@@ -126,12 +135,12 @@ impl Write for Line {
                 );
             }
             Some(LogTarget::Syslog(facility)) => {
-                let code = facility_code(facility).unwrap_or(1);
-                let msg = format!(
-                    "<{}>{} lvsd[{}]: {text}",
-                    code * 8 + u32::from(self.severity),
-                    &ctime(SystemTime::now())[4..19],
-                    std::process::id()
+                let msg = syslog_line(
+                    facility_code(facility).unwrap_or(1),
+                    self.severity,
+                    &ctime(SystemTime::now()),
+                    std::process::id(),
+                    text,
                 );
                 if let Ok(s) = std::os::unix::net::UnixDatagram::unbound() {
                     let _ = s.send_to(msg.as_bytes(), "/dev/log");
@@ -144,6 +153,16 @@ impl Write for Line {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// One RFC 3164 datagram for /dev/log: `<PRI>Mmm dd hh:mm:ss
+/// lvsd[PID]: text`, from a [`ctime`] string.
+pub fn syslog_line(facility: u32, severity: u8, ctime: &str, pid: u32, text: &str) -> String {
+    format!(
+        "<{}>{} lvsd[{pid}]: {text}",
+        facility * 8 + u32::from(severity),
+        ctime.get(4..19).unwrap_or(ctime)
+    )
 }
 
 /// Appends to a file, opening it for this write only.
@@ -205,6 +224,18 @@ mod tests {
         assert_eq!(facility_code("local0"), Some(16));
         assert_eq!(facility_code("daemon"), Some(3));
         assert_eq!(facility_code("local9"), None);
+    }
+
+    #[test]
+    fn syslog_datagrams_as_rfc3164() {
+        assert_eq!(
+            syslog_line(16, 6, "Sun Nov  1 03:40:02 2026", 42, "real up"),
+            "<134>Nov  1 03:40:02 lvsd[42]: real up"
+        );
+        assert_eq!(
+            syslog_line(3, 3, "Sun Nov 29 03:40:02 2026", 7, "x"),
+            "<27>Nov 29 03:40:02 lvsd[7]: x"
+        );
     }
 
     #[test]
