@@ -13,41 +13,15 @@
 #![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// An HTTP backend answering "Service Up" while `up`, else "Service Down".
-fn backend() -> (u16, Arc<AtomicBool>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let up = Arc::new(AtomicBool::new(true));
-    let flag = Arc::clone(&up);
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = s.read(&mut buf);
-            let body = if flag.load(Ordering::SeqCst) {
-                "Service Up"
-            } else {
-                "Service Down"
-            };
-            let _ = s.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-        }
-    });
-    (port, up)
-}
+#[path = "support/backend.rs"]
+mod support;
+use support::switchable as backend;
 
 /// The exim instance; stopped when dropped.
 struct Mta {

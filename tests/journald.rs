@@ -5,27 +5,13 @@
 //! their priority and identifier, and nothing goes to stderr.
 #![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
 
-const JOURNALD: &str = "/lib/systemd/systemd-journald";
+#[path = "support/backend.rs"]
+mod support;
+use support::backend;
 
-fn backend() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nService Up",
-            );
-        }
-    });
-    addr
-}
+const JOURNALD: &str = "/lib/systemd/systemd-journald";
 
 #[test]
 fn under_systemd_lines_go_to_the_journal() {

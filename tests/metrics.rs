@@ -10,21 +10,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn backend() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nService Up",
-            );
-        }
-    });
-    port
-}
+#[path = "support/backend.rs"]
+mod support;
 
 /// GET `path`: (status line, content-type, body).
 fn get(port: u16, path: &str) -> (String, String, String) {
@@ -88,7 +75,7 @@ fn value(samples: &[String], name: &str, labels: &str) -> Option<f64> {
 #[test]
 fn metrics_are_scraped_and_parse_as_openmetrics() {
     let dir = tempfile::tempdir().unwrap();
-    let real = backend();
+    let real = support::switchable().0;
     let port = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
