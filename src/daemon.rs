@@ -1019,7 +1019,9 @@ impl<K: Kernel> Daemon<K> {
             let vs = &self.cfg.virtuals[vi];
             let known = (0..vs.reals.len())
                 .all(|ri| self.plan.of_real[vi][ri].is_none_or(|c| !self.states[c].is_fresh()));
-            if !known || vs.reals.is_empty() {
+            // checktype=off never activates a real: nothing to tell.
+            if !known || vs.reals.is_empty() || vs.check.checktype == crate::config::CheckType::Off
+            {
                 continue;
             }
             let none = !(0..vs.reals.len()).any(|ri| serves(vs, self.status(vi, ri)));
