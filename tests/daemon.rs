@@ -87,11 +87,18 @@ struct Running {
 
 impl Running {
     fn start(cfg: Config, kernel: MemoryKernel) -> Running {
+        Running::start_with(
+            cfg,
+            kernel,
+            RunOptions {
+                resync: Duration::from_secs(5),
+                ..RunOptions::default()
+            },
+        )
+    }
+
+    fn start_with(cfg: Config, kernel: MemoryKernel, opts: RunOptions) -> Running {
         let (tx, rx) = oneshot::channel::<()>();
-        let opts = RunOptions {
-            resync: Duration::from_secs(5),
-            ..RunOptions::default()
-        };
         let (inbox, handle) = daemon::Inbox::new();
         let reload = handle.reload;
         let task = tokio::spawn(daemon::run_with(
@@ -797,5 +804,76 @@ async fn a_hundred_reloads_leave_no_task_behind() {
         (d.weight(&a.real()), d.weight(&b.real())),
         (Some(1), Some(1))
     );
+    d.stop().await;
+}
+
+/// What the daemon tells the mailer: each real's first result at start
+/// (starting); after a reload, nothing about the checks it kept (no "up"
+/// again), the new real's first result (reloading); a removed real is
+/// gone; a failure told once with its reason, whatever the later probes
+/// say, until the real is back.
+#[tokio::test(start_paused = true)]
+async fn notices_tell_changes_and_nothing_else() {
+    use lvsd::alert::{Change, DaemonState, Notice};
+    let (a, b, c) = (
+        Backend::start().await,
+        Backend::start().await,
+        Backend::start().await,
+    );
+    let (notices, mut rx) = lvsd::alert::Notices::channel(64);
+    let two = two_reals(&a, &b, "no", "");
+    let d = Running::start_with(
+        two.clone(),
+        MemoryKernel::new(),
+        RunOptions {
+            resync: Duration::from_secs(5),
+            alerts: Some(notices),
+            ..RunOptions::default()
+        },
+    );
+    let mut drain = || {
+        let mut out: Vec<(DaemonState, String, Change)> = Vec::new();
+        while let Ok(Notice {
+            state,
+            subject,
+            change,
+            ..
+        }) = rx.try_recv()
+        {
+            out.push((state, subject, change));
+        }
+        out.sort_by(|x, y| x.1.cmp(&y.1));
+        out
+    };
+    let of = |b: &Backend| format!("real {} of tcp:192.0.2.10:80", b.real());
+    sleep(Duration::from_secs(3)).await;
+    let mut want = vec![
+        (DaemonState::Starting, of(&a), Change::Up),
+        (DaemonState::Starting, of(&b), Change::Up),
+    ];
+    want.sort_by(|x, y| x.1.cmp(&y.1));
+    assert_eq!(drain(), want);
+    d.reload(three_reals(&a, &b, &c)).await;
+    sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        drain(),
+        [(DaemonState::Reloading, of(&c), Change::Up)],
+        "kept checks say nothing"
+    );
+    d.reload(two.clone()).await;
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(drain(), [(DaemonState::Reloading, of(&c), Change::Gone)]);
+    a.set(503);
+    sleep(Duration::from_secs(10)).await;
+    let told = drain();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!((told[0].0, &told[0].1), (DaemonState::Running, &of(&a)));
+    assert!(
+        matches!(&told[0].2, Change::Down { reason } if reason.contains("503")),
+        "{told:?}"
+    );
+    a.set(200);
+    sleep(Duration::from_secs(4)).await;
+    assert_eq!(drain(), [(DaemonState::Running, of(&a), Change::Up)]);
     d.stop().await;
 }

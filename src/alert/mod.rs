@@ -148,6 +148,13 @@ pub struct Teller {
 pub struct Notices(mpsc::Sender<Notice>);
 
 impl Notices {
+    /// A channel of `cap` notices: what the daemon tells comes out of the
+    /// receiver (the mailer's, or a test's).
+    pub fn channel(cap: usize) -> (Notices, mpsc::Receiver<Notice>) {
+        let (tx, rx) = mpsc::channel(cap);
+        (Notices(tx), rx)
+    }
+
     /// Hands a notice over; when the channel is full it is dropped with a
     /// log line (the mailer is hours behind).
     pub fn tell(&self, n: Notice) {
@@ -188,11 +195,11 @@ pub fn start(
     window: std::time::Duration,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 ) -> (Notices, Mailer) {
-    let (tx, rx) = mpsc::channel(1024);
+    let (tx, rx) = Notices::channel(1024);
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let policy = Policy::new(director.clone(), window);
     let task = tokio::spawn(run(rx, stopped, policy, director, metrics));
-    (Notices(tx), Mailer { stop, task })
+    (tx, Mailer { stop, task })
 }
 
 async fn run(
