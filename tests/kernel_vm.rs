@@ -978,9 +978,33 @@ fn nat_traffic_failover_fallback_and_restart() {
     report.push(format!("rs1 restarted -> back in IPVS: {} ms", t3 - t2));
     wait_answer(&out, t3, "rs1", Duration::from_secs(10));
 
-    // 3. Restart lvsd during steady traffic (cleanstop=no): no request fails.
+    // 3. Restart lvsd during steady traffic with cleanstop=yes (the
+    // default, reloaded in) after `lvsd keep-table`, as the package's
+    // upgrade does: no request fails, the table is not touched.
+    let ctl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "lvsd {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(&cf, config("no").replace("cleanstop=no\n", "")).unwrap();
+    ctl(&["reload"]);
+    d.wait_for("reload: 3 check(s) kept", Duration::from_secs(5));
+    ctl(&["keep-table"]);
     let t4 = now_ms();
+    let old_log = d.log.clone();
     d.stop();
+    let old_log = std::fs::read_to_string(old_log).unwrap();
+    assert!(
+        old_log.contains("stopping for a restart (keep-table)"),
+        "{old_log}"
+    );
     d = Lvsd::start(&cf, &dir.path().join("traffic2.log"));
     d.wait_for("started:", Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(3));
@@ -994,7 +1018,14 @@ fn nat_traffic_failover_fallback_and_restart() {
         Vec::<String>::new(),
         "the restart changed the table"
     );
-    report.push("lvsd restarted under traffic: 0 failed requests, 0 ops".to_owned());
+    report.push(
+        "lvsd restarted under traffic (cleanstop=yes, keep-table): 0 failed requests, 0 ops"
+            .to_owned(),
+    );
+    // The rest of the test stops lvsd without keep-table: cleanstop=no.
+    std::fs::write(&cf, config("no")).unwrap();
+    ctl(&["reload"]);
+    d.wait_for("reload: 3 check(s) kept", Duration::from_secs(5));
 
     // 4. All down: the fallback answers.
     let t5 = now_ms();
