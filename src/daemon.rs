@@ -972,7 +972,7 @@ impl<K: Kernel> Daemon<K> {
             let Some(cmd) = &vs.fallbackcommand else {
                 continue;
             };
-            let none_up = !(0..vs.reals.len()).any(|ri| serves(vs, self.status(vi, ri)));
+            let none_up = self.serves_nothing(vi);
             if self.fallback_state[vi] == Some(none_up) {
                 continue;
             }
@@ -1012,6 +1012,12 @@ impl<K: Kernel> Daemon<K> {
         }
     }
 
+    /// Whether no real of virtual `vi` serves (fallback's condition).
+    fn serves_nothing(&self, vi: usize) -> bool {
+        let vs = &self.cfg.virtuals[vi];
+        !(0..vs.reals.len()).any(|ri| serves(vs, self.status(vi, ri)))
+    }
+
     /// Tells when a virtual loses its last real or gets one back (once
     /// every one of its checks has a result: no alarm at start).
     fn tell_none_up(&mut self) {
@@ -1024,7 +1030,7 @@ impl<K: Kernel> Daemon<K> {
             {
                 continue;
             }
-            let none = !(0..vs.reals.len()).any(|ri| serves(vs, self.status(vi, ri)));
+            let none = self.serves_nothing(vi);
             let before = self.none_up[vi].replace(none);
             if before.is_none() && !none || before == Some(none) {
                 continue;
