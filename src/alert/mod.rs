@@ -171,7 +171,7 @@ impl Notices {
 /// The running mailer.
 #[derive(Debug)]
 pub struct Mailer {
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::oneshot::Sender<std::time::Duration>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -179,7 +179,7 @@ impl Mailer {
     /// Sends what is told and due now, gives the queues up to `grace`,
     /// and stops.
     pub async fn finish(self, grace: std::time::Duration) {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(grace);
         if tokio::time::timeout(grace + std::time::Duration::from_secs(1), self.task)
             .await
             .is_err()
@@ -204,7 +204,7 @@ pub fn start(
 
 async fn run(
     mut rx: mpsc::Receiver<Notice>,
-    mut stopped: tokio::sync::oneshot::Receiver<()>,
+    mut stopped: tokio::sync::oneshot::Receiver<std::time::Duration>,
     mut policy: Policy,
     director: String,
     metrics: Option<Arc<crate::metrics::Metrics>>,
@@ -212,6 +212,7 @@ async fn run(
     let start = tokio::time::Instant::now();
     let clock = move || start.elapsed();
     let mut outbox = smtp::Outbox::new(director, metrics);
+    let mut grace = std::time::Duration::from_secs(5);
     loop {
         let wake = policy.next_wake();
         tokio::select! {
@@ -219,7 +220,10 @@ async fn run(
                 Some(n) => policy.notice(n, clock()),
                 None => break,
             },
-            _ = &mut stopped => {
+            g = &mut stopped => {
+                if let Ok(g) = g {
+                    grace = g;
+                }
                 while let Ok(n) = rx.try_recv() {
                     policy.notice(n, clock());
                 }
@@ -240,5 +244,5 @@ async fn run(
     for mail in policy.flush() {
         outbox.send(mail);
     }
-    outbox.close(std::time::Duration::from_secs(5)).await;
+    outbox.close(grace).await;
 }
