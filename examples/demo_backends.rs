@@ -3,7 +3,9 @@
 //!
 //! Usage: `demo_backends PORT=SCRIPT...`, where SCRIPT is `up` or `down`
 //! followed by `,up@SECONDS` / `,down@SECONDS` switches, e.g.
-//! `8083=down,up@4` (answers 503 for 4 s, then 200).
+//! `8083=down,up@4` (answers 503 for 4 s, then 200). Once every port
+//! listens it prints `demo_backends: listening on ...` on stdout; a port it
+//! cannot bind ends it with a one-line error naming the port and exit 1.
 #![allow(missing_docs)]
 
 #[path = "support/backend.rs"]
@@ -31,12 +33,26 @@ fn parse(arg: &str) -> Option<(u16, Vec<(u64, bool)>)> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let mut tasks = Vec::new();
+    let mut ports = Vec::new();
     for arg in std::env::args().skip(1) {
         let Some((port, steps)) = parse(&arg) else {
             eprintln!("demo_backends: cannot read `{arg}` (want PORT=up|down[,up@S|,down@S...])");
             std::process::exit(2);
         };
-        let b = Backend::start(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let b = match Backend::start(addr).await {
+            Ok(b) => b,
+            Err(e) => {
+                let why = match e.kind() {
+                    std::io::ErrorKind::AddrInUse => "address in use".to_string(),
+                    std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                    _ => e.to_string(),
+                };
+                eprintln!("demo_backends: cannot listen on {addr}: {why}");
+                std::process::exit(1);
+            }
+        };
+        ports.push(port.to_string());
         tasks.push(tokio::spawn(async move {
             let mut elapsed = 0;
             for (at, up) in steps {
@@ -51,6 +67,11 @@ async fn main() -> std::io::Result<()> {
             std::future::pending::<()>().await;
         }));
     }
+    // Printed once every port listens: `scripts/quickstart` waits for it.
+    println!(
+        "demo_backends: listening on 127.0.0.1 ports {}",
+        ports.join(", ")
+    );
     for t in tasks {
         let _ = t.await;
     }
