@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, VirtualKey};
 use crate::health::maintenance;
-use crate::health::plan::{Check, Member, Plan, Unsupported};
+use crate::health::plan::{Check, Member, Plan};
 use crate::health::scheduler::{Outcome, Scheduler};
 use crate::health::state::{CheckState, Health, Verdict};
 use crate::ipvs::desired::{Maintenance, RealStatus, desired, serves};
@@ -81,22 +81,12 @@ impl Default for RunOptions {
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    /// Some virtuals ask for checks this build cannot make.
-    #[error("{}", unsupported_list(.0))]
-    Unsupported(Vec<Unsupported>),
     /// A checker could not be set up.
     #[error("setting up the checks: {0}")]
     Checker(String),
     /// The kernel's table could not be read at start.
     #[error(transparent)]
     Kernel(#[from] KernelError),
-}
-
-fn unsupported_list(u: &[Unsupported]) -> String {
-    u.iter()
-        .map(|u| format!("virtual {}: {}", u.virtual_name, u.reason))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Everything that can happen to the daemon.
@@ -257,7 +247,7 @@ pub async fn run_with<K: Kernel>(
     shutdown: impl Future<Output = ()>,
     mut inbox: Inbox,
 ) -> Result<(), DaemonError> {
-    let plan = Plan::of(&cfg).map_err(DaemonError::Unsupported)?;
+    let plan = Plan::of(&cfg);
     let mut d = Daemon::start(cfg, plan, kernel, &opts).await?;
     if let Some(r) = &opts.ready {
         r.notify_one();
@@ -697,15 +687,7 @@ impl<K: Kernel> Daemon<K> {
                 "reload: failover (ha.cf, haresources, authkeys) changes take effect when lvsd restarts"
             );
         }
-        let plan = match Plan::of(&cfg) {
-            Ok(p) => p,
-            Err(u) => {
-                let why = unsupported_list(&u);
-                tracing::error!("reload refused, the running configuration stays: {why}");
-                self.refused(why);
-                return;
-            }
-        };
+        let plan = Plan::of(&cfg);
         if let Err(e) = scheduler.update(&plan.checks) {
             tracing::error!("reload refused, the running configuration stays: {e}");
             self.refused(e);

@@ -94,7 +94,7 @@ fn dry_run_converges_logs_ops_and_stops_cleanly_on_sigint() {
 }
 
 #[test]
-fn a_check_this_build_cannot_make_is_refused_naming_the_virtual() {
+fn a_check_this_build_cannot_make_is_refused_at_its_line_by_check_and_run() {
     let dir = tempfile::tempdir().unwrap();
     let cf = dir.path().join("ldirectord.cf");
     std::fs::write(
@@ -102,14 +102,16 @@ fn a_check_this_build_cannot_make_is_refused_naming_the_virtual() {
         "virtual=192.0.2.10:3306\n\treal=127.0.0.1:3306 gate\n\tservice=mysql\n",
     )
     .unwrap();
-    let out = lvsd().args(["run", "--dry-run"]).arg(&cf).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("virtual tcp:192.0.2.10:3306 ({}:1", cf.display())),
-        "{err}"
-    );
-    assert!(err.contains("service=mysql needs login="), "{err}");
+    for cmd in [&["check"][..], &["run", "--dry-run"]] {
+        let out = lvsd().args(cmd).arg(&cf).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{}:1:", cf.display()))
+                && err.contains("service=mysql needs login="),
+            "{cmd:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -132,17 +132,23 @@ fn check(interval: u64) -> impl Strategy<Value = CheckSpec> {
                 (ct, nt, cc, fc, rc),
             )| {
                 let external = matches!(checktype, CheckType::External | CheckType::ExternalPerl);
-                // lvsd refuses oracle (no client): no model holds it.
+                // lvsd refuses oracle (no client) and http_proxy: no model
+                // holds them.
                 let service = match Service::ALL[svc].0 {
                     Service::Oracle => Service::None,
+                    Service::HttpProxy => Service::Http,
                     s => s,
                 };
-                // The login defaults a reader gives ftp and sip.
+                // The login defaults a reader gives ftp and sip; what the
+                // reader requires of sql, radius and dns checks.
                 let login = login.or(match service {
                     Service::Ftp => Some("anonymous".into()),
                     Service::Sip => Some("ldirectord@localhost".into()),
+                    Service::Mysql | Service::Pgsql => Some("lvsd".into()),
                     _ => None,
                 });
+                let secret = secret.or((service == Service::Radius).then(|| "s3cret".into()));
+                let receive = receive.or((service == Service::Dns).then(|| "192.0.2.1".into()));
                 let passwd =
                     passwd.or((service == Service::Ftp).then(|| "ldirectord@localhost".into()));
                 CheckSpec {

@@ -25,6 +25,22 @@ pub struct Dns {
     subject: String,
 }
 
+/// The question `request` asks (ldirectord's leading `/` taken off): PTR
+/// for an address, else A; an error when it is not a DNS name (the config
+/// reader refuses such a check with this reason).
+pub fn query_of(request: &str) -> Result<Query, String> {
+    let request = request.strip_prefix('/').unwrap_or(request);
+    Ok(match request.parse::<IpAddr>() {
+        Ok(ip) => Query::query(Name::from(ip), RecordType::PTR),
+        Err(_) => {
+            let mut name = Name::from_ascii(request)
+                .map_err(|e| format!("request `{request}` is not a DNS name: {e}"))?;
+            name.set_fqdn(true);
+            Query::query(name, RecordType::A)
+        }
+    })
+}
+
 impl Dns {
     /// Asks the server at `addr:port` for `request` (A, or PTR for an
     /// address) over TCP when `tcp`, else UDP; up when an answer matches
@@ -37,16 +53,7 @@ impl Dns {
         receive: Regex,
     ) -> Result<Dns, String> {
         let addr = SocketAddr::new(addr, port);
-        let request = request.strip_prefix('/').unwrap_or(request);
-        let query = match request.parse::<IpAddr>() {
-            Ok(ip) => Query::query(Name::from(ip), RecordType::PTR),
-            Err(_) => {
-                let mut name = Name::from_ascii(request)
-                    .map_err(|e| format!("request `{request}` is not a DNS name: {e}"))?;
-                name.set_fqdn(true);
-                Query::query(name, RecordType::A)
-            }
-        };
+        let query = query_of(request)?;
         let subject = format!(
             "dns {} {} @{addr}/{}",
             query.query_type(),

@@ -44,6 +44,26 @@ pub struct HttpOptions {
 }
 
 impl HttpOptions {
+    /// The URL a probe requests, and the name the client pins to the real
+    /// when the virtual host is a name: the URL names the virtual host (for
+    /// SNI and certificate checks) while the client's `resolve` pins the
+    /// connection to the real. An error when the two do not make a URL
+    /// (the config reader refuses such a check with this reason).
+    #[allow(clippy::type_complexity)]
+    pub fn url(&self) -> Result<(reqwest::Url, Option<(String, IpAddr)>), String> {
+        let scheme = if self.tls { "https" } else { "http" };
+        let (url_host, pin) = match self.virtualhost.as_deref().map(vhost_name) {
+            Some(name) if !name.is_empty() && name.parse::<IpAddr>().is_err() => (
+                host_port_name(name, self.port),
+                Some((name.to_owned(), self.addr)),
+            ),
+            _ => (host_port(self.addr, self.port), None),
+        };
+        let url = format!("{scheme}://{url_host}{}", abs_path(&self.path));
+        let url = reqwest::Url::parse(&url).map_err(|e| format!("cannot check {url}: {e}"))?;
+        Ok((url, pin))
+    }
+
     /// A GET of `path` from `addr:port` with ldirectord's defaults.
     pub fn get(tls: bool, addr: IpAddr, port: u16, path: &str) -> HttpOptions {
         HttpOptions {
@@ -135,30 +155,16 @@ impl Http {
     /// that need the same client options (most do: 10,000 plain http checks
     /// share one client instead of holding 10,000).
     pub fn with_clients(o: HttpOptions, clients: &mut HttpClients) -> Result<Http, String> {
-        let scheme = if o.tls { "https" } else { "http" };
-        let real = host_port(o.addr, o.port);
-        // The URL names the virtual host (for SNI and certificate checks)
-        // while the client's `resolve` pins the connection to the real.
-        let (url_host, pin) = match o.virtualhost.as_deref().map(vhost_name) {
-            Some(name) if !name.is_empty() && name.parse::<IpAddr>().is_err() => (
-                host_port_name(name, o.port),
-                Some((name.to_owned(), o.addr)),
-            ),
-            _ => (real.clone(), None),
-        };
+        let (url, pin) = o.url()?;
         let client = clients.get(o.verify_tls, pin)?;
-        let path = if o.path.starts_with('/') {
-            o.path
-        } else {
-            format!("/{}", o.path)
-        };
+        let real = host_port(o.addr, o.port);
+        let scheme = url.scheme();
+        let path = abs_path(&o.path);
         let method = if o.head { "HEAD" } else { "GET" };
         let subject = match &o.virtualhost {
             Some(vh) => format!("{method} {scheme}://{real}{path} (Host: {vh})"),
             None => format!("{method} {scheme}://{real}{path}"),
         };
-        let url = format!("{scheme}://{url_host}{path}");
-        let url = reqwest::Url::parse(&url).map_err(|e| format!("cannot check {url}: {e}"))?;
         Ok(Http {
             client,
             url,
@@ -234,6 +240,15 @@ impl Http {
             Step::Answer,
             format!("status {}, {what} /{}/", status.as_u16(), want.as_str()),
         ))
+    }
+}
+
+/// The path with its leading `/`.
+fn abs_path(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
     }
 }
 

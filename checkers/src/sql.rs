@@ -59,7 +59,10 @@ impl Sql {
             subject: format!("{name} {}@{addr}/{database}", login.user),
             login,
             database: database.to_owned(),
-            query: query.to_owned(),
+            // ldirectord's config reader puts `/` before every request
+            // (a path for http) and check_sql takes it off again
+            // (`$query =~ s#^/##`): `request="SELECT 1"` sends `SELECT 1`.
+            query: query.strip_prefix('/').unwrap_or(query).to_owned(),
         }
     }
 

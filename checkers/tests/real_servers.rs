@@ -531,6 +531,11 @@ async fn sql_against(name: &str, engine: checkers::Engine, port_key: &str) {
         |password: &str, query: &str| Sql::new(engine, LOCAL, port, login(password), &db, query);
     let good = s.var("PASSWORD").to_owned();
     probe(sql(&good, s.var("QUERY")), LONG).await.unwrap();
+    // As ldirectord.cf's reader gives it (every request gets a leading `/`,
+    // which check_sql takes off again).
+    probe(sql(&good, &format!("/{}", s.var("QUERY"))), LONG)
+        .await
+        .unwrap();
     failed(
         probe(sql(&good, s.var("EMPTY_QUERY")), LONG).await,
         Step::Answer,

@@ -1395,7 +1395,7 @@ fn build_virtual(
         }
     }
 
-    Some(VirtualService {
+    let vs = VirtualService {
         origin: Origin(Some(vd.loc.clone())),
         key,
         scheduler: vd.scheduler.clone().unwrap_or_else(|| "wrr".into()),
@@ -1416,7 +1416,104 @@ fn build_virtual(
         cleanstop: vi.cleanstop.unwrap_or(global.cleanstop),
         alerts,
         monitorfile: vd.monitorfile.clone(),
-    })
+    };
+    plannable(&vs, vd, d);
+    Some(vs)
+}
+
+/// Refuses, at its line, every check `lvsd run` could not make: after
+/// this, health::plan turns any model into probes and cannot fail (one
+/// validation: what `lvsd check` accepts, `lvsd run` runs).
+fn plannable(vs: &VirtualService, vd: &VirtualDraft, d: &mut Diagnostics) {
+    let c = &vs.check;
+    let loc = || vd.checktype_loc.clone().unwrap_or_else(|| vd.loc.clone());
+    let connects = matches!(c.checktype, CheckType::Connect | CheckType::Combined(_));
+    let negotiates = matches!(c.checktype, CheckType::Negotiate | CheckType::Combined(_));
+    let sctp = matches!(
+        vs.key,
+        VirtualKey::Address {
+            protocol: Protocol::Sctp,
+            ..
+        }
+    );
+    if connects && sctp {
+        d.error(loc(), "checktype=connect cannot open SCTP associations")
+            .hint("use checktype=ping, on, off, or a negotiate check of a TCP checkport");
+    }
+    if !negotiates && !connects {
+        return;
+    }
+    let svc = c.service.as_str();
+    if negotiates {
+        match c.service {
+            Service::HttpProxy => {
+                d.error(
+                    vd.loc.clone(),
+                    "service=http_proxy checks are not supported by lvsd",
+                )
+                .hint("use checktype=connect, or an external check");
+            }
+            Service::Mysql | Service::Pgsql if c.login.is_empty() => {
+                d.error(vd.loc.clone(), format!("service={svc} needs login="))
+                    .hint("and passwd=, database= and request= (the SQL query that must return a row), as ldirectord");
+            }
+            Service::Radius if c.secret.is_empty() => {
+                d.error(vd.loc.clone(), "service=radius needs secret=")
+                    .hint("the RADIUS shared secret lvsd signs its Access-Request with");
+            }
+            _ => {}
+        }
+    }
+    for r in &vs.reals {
+        let at = || r.origin.0.clone().unwrap_or_else(|| vd.loc.clone());
+        let udp = matches!(
+            vs.key,
+            VirtualKey::Address {
+                protocol: Protocol::Udp,
+                ..
+            }
+        );
+        // A connect check of a UDP virtual pings; `service=none` sends nothing.
+        let uses_port = (connects && !udp && !sctp) || (negotiates && c.service != Service::None);
+        if uses_port && r.check_port(vs).is_none_or(|p| p == 0) {
+            d.error(at(), format!("real {} has no port to check", r.address))
+                .hint("set checkport=");
+            continue;
+        }
+        if !negotiates {
+            continue;
+        }
+        let (request, receive) = (r.request(vs), r.receive(vs));
+        let bare = request.trim_start_matches('/');
+        match c.service {
+            Service::Dns if bare.is_empty() || receive.is_empty() => {
+                d.error(at(), "service=dns needs request= and receive=")
+                    .hint("request= is the name (or address) to look up, receive= what its A (or PTR) record must match; ldirectord would never count the real up without them");
+            }
+            Service::Dns => {
+                if let Err(e) = checkers::dns::query_of(request) {
+                    d.error(at(), e);
+                }
+            }
+            Service::Mysql | Service::Pgsql if bare.is_empty() => {
+                d.error(at(), format!("service={svc} needs request="))
+                    .hint("the SQL query that must return a row, as ldirectord");
+            }
+            Service::Http | Service::Https => {
+                let mut o = checkers::HttpOptions::get(
+                    c.service == Service::Https,
+                    r.address,
+                    r.check_port(vs).unwrap_or(80),
+                    request,
+                );
+                o.virtualhost = c.virtualhost.clone();
+                if let Err(e) = o.url() {
+                    d.error(at(), e).hint("check request= and virtualhost=");
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn real_name(r: &RealServer) -> String {
