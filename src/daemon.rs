@@ -99,7 +99,7 @@ pub enum Event {
     /// Time to re-read the kernel's table.
     Resync,
     /// A new configuration, already validated.
-    Reload(Box<Config>),
+    Reload(Box<Reload>),
     /// `lvsd status`: the report goes back on the channel.
     Status(tokio::sync::oneshot::Sender<crate::status::Report>),
     /// `lvsd drain|enable REAL`: the answer goes back on the channel.
@@ -169,13 +169,34 @@ pub struct Drain {
     pub reply: tokio::sync::oneshot::Sender<String>,
 }
 
+/// A validated configuration for the daemon to take, and where its
+/// answer goes.
+#[derive(Debug)]
+pub struct Reload {
+    /// The new configuration.
+    pub config: Config,
+    /// The daemon's outcome.
+    pub reply: tokio::sync::oneshot::Sender<ReloadOutcome>,
+}
+
+/// What the daemon did with a reload: the answer `lvsd reload` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// In force now; a one-line summary of what changed.
+    Applied(String),
+    /// The same configuration as the one running: nothing done.
+    Unchanged,
+    /// Not taken (the running configuration stays): why.
+    Refused(String),
+}
+
 /// What reaches the daemon from outside besides probes: new
 /// configurations (already loaded and validated by the caller), status
 /// requests and drains.
 #[derive(Debug)]
 pub struct Inbox {
     /// New configurations.
-    pub reloads: mpsc::Receiver<Config>,
+    pub reloads: mpsc::Receiver<Reload>,
     /// `lvsd status` requests.
     pub status: mpsc::Receiver<tokio::sync::oneshot::Sender<crate::status::Report>>,
     /// `lvsd drain|enable` requests.
@@ -190,7 +211,7 @@ pub struct Inbox {
 #[derive(Debug, Clone)]
 pub struct Handle {
     /// New configurations.
-    pub reload: mpsc::Sender<Config>,
+    pub reload: mpsc::Sender<Reload>,
     /// `lvsd status` requests.
     pub status: mpsc::Sender<tokio::sync::oneshot::Sender<crate::status::Report>>,
     /// `lvsd drain|enable` requests.
@@ -284,7 +305,7 @@ pub async fn run_with<K: Kernel>(
             () = &mut shutdown => Event::Shutdown,
             Some(o) = probes.recv() => Event::Probe(o),
             Some(m) = maint.recv() => Event::Maintenance(m),
-            Some(c) = inbox.reloads.recv() => Event::Reload(Box::new(c)),
+            Some(r) = inbox.reloads.recv() => Event::Reload(Box::new(r)),
             Some(reply) = inbox.status.recv() => Event::Status(reply),
             Some(req) = inbox.drains.recv() => Event::Drain(req),
             Some(reply) = inbox.alive.recv() => Event::Alive(reply),
@@ -300,9 +321,10 @@ pub async fn run_with<K: Kernel>(
                 }
             }
             Event::Maintenance(m) => d.set_maintenance(m),
-            Event::Reload(c) => {
+            Event::Reload(r) => {
                 let dir = d.cfg.global.maintenancedir.clone();
-                d.reload(*c, &mut scheduler);
+                let Reload { config, reply } = *r;
+                let _ = reply.send(d.reload(config, &mut scheduler));
                 if d.cfg.global.maintenancedir != dir {
                     watcher = watch(&d);
                 }
@@ -674,13 +696,13 @@ impl<K: Kernel> Daemon<K> {
     }
 
     /// Takes a new configuration (see the module's documentation).
-    fn reload(&mut self, cfg: Config, scheduler: &mut Scheduler) {
+    fn reload(&mut self, cfg: Config, scheduler: &mut Scheduler) -> ReloadOutcome {
         if cfg == self.cfg {
             tracing::info!("reload: the configuration is unchanged");
             if let Some(m) = &self.metrics {
                 m.reload("unchanged");
             }
-            return;
+            return ReloadOutcome::Unchanged;
         }
         if cfg.failover != self.cfg.failover {
             tracing::warn!(
@@ -690,8 +712,8 @@ impl<K: Kernel> Daemon<K> {
         let plan = Plan::of(&cfg);
         if let Err(e) = scheduler.update(&plan.checks) {
             tracing::error!("reload refused, the running configuration stays: {e}");
-            self.refused(e);
-            return;
+            self.refused(e.clone());
+            return ReloadOutcome::Refused(e);
         }
         let old: HashMap<&Check, usize> = self
             .plan
@@ -786,9 +808,10 @@ impl<K: Kernel> Daemon<K> {
             .collect();
         let gone = self.owned.difference(&owned).count();
         let added = owned.difference(&self.owned).count();
-        tracing::info!(
-            "reload: {kept} check(s) kept, {started} started, {stopped} stopped; {added} virtual(s) added, {gone} removed"
+        let summary = format!(
+            "{kept} check(s) kept, {started} started, {stopped} stopped; {added} virtual(s) added, {gone} removed"
         );
+        tracing::info!("reload: {summary}");
         // The removed virtuals stay owned for one reconcile, which deletes
         // them.
         self.owned.extend(owned.iter().copied());
@@ -808,6 +831,7 @@ impl<K: Kernel> Daemon<K> {
         if let Some(m) = &self.metrics {
             m.reload("applied");
         }
+        ReloadOutcome::Applied(summary)
     }
 
     /// A reload the daemon could not take: counted and mailed.

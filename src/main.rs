@@ -345,6 +345,7 @@ fn run(
             names: names.clone(),
             to: handle.reload.clone(),
             running: std::sync::Arc::new(std::sync::Mutex::new(Running::of(&c))),
+            one_at_a_time: std::sync::Arc::default(),
             notices: notices.clone(),
             metrics: metrics.clone(),
             log_target,
@@ -528,9 +529,12 @@ async fn status_answer(
 struct Reloader {
     files: Vec<PathBuf>,
     names: Names,
-    to: tokio::sync::mpsc::Sender<config::Config>,
+    to: tokio::sync::mpsc::Sender<daemon::Reload>,
     /// What of the configuration in force the reloader itself uses.
     running: std::sync::Arc<std::sync::Mutex<Running>>,
+    /// Held through a whole reload: SIGHUP, `lvsd reload` and the watcher
+    /// all reload here, one at a time.
+    one_at_a_time: std::sync::Arc<tokio::sync::Mutex<()>>,
     notices: lvsd::alert::Notices,
     metrics: Option<std::sync::Arc<lvsd::metrics::Metrics>>,
     log_target: lvsd::logs::Target,
@@ -675,8 +679,11 @@ impl Reloader {
         }
     }
 
-    /// The answer for `lvsd reload`.
+    /// The answer for `lvsd reload`: the daemon's outcome. The settings
+    /// the reloader itself uses (log target, alert routes, callback,
+    /// autoreload) change only with a configuration the daemon applied.
     async fn reload(&self) -> String {
+        let _one = self.one_at_a_time.lock().await;
         let loaded = config::load(&self.files, &self.names);
         let mut text = String::new();
         for d in &loaded.diagnostics {
@@ -714,15 +721,35 @@ impl Reloader {
             }
             Some(c) => {
                 let next = Running::of(&c);
-                if next.metrics != self.running().metrics {
-                    tracing::warn!("reload: a new metrics address takes effect when lvsd restarts");
+                let logfile = c.global.logfile.clone();
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                if self
+                    .to
+                    .send(daemon::Reload { config: c, reply })
+                    .await
+                    .is_err()
+                {
+                    return format!("{text}error: lvsd is stopping\n");
                 }
-                self.log_target.set(c.global.logfile.clone());
-                if let Ok(mut r) = self.running.lock() {
-                    *r = next;
-                }
-                match self.to.send(c).await {
-                    Ok(()) => format!("{text}reloading (lvsd's log says what changed)\n"),
+                match answer.await {
+                    Ok(daemon::ReloadOutcome::Applied(summary)) => {
+                        if next.metrics != self.running().metrics {
+                            tracing::warn!(
+                                "reload: a new metrics address takes effect when lvsd restarts"
+                            );
+                        }
+                        self.log_target.set(logfile);
+                        if let Ok(mut r) = self.running.lock() {
+                            *r = next;
+                        }
+                        format!("{text}applied: {summary}\n")
+                    }
+                    Ok(daemon::ReloadOutcome::Unchanged) => {
+                        format!("{text}unchanged: the configuration in force is the same\n")
+                    }
+                    Ok(daemon::ReloadOutcome::Refused(why)) => format!(
+                        "{text}{why}\nerror: reload refused, the running configuration stays\n"
+                    ),
                     Err(_) => format!("{text}error: lvsd is stopping\n"),
                 }
             }

@@ -283,8 +283,20 @@ fn reload_refuses_a_typo_and_applies_a_good_edit() {
     let d = Dry::start(dir.path(), &cf);
     let reload = || d.ctl(&["reload"]);
 
-    // A typo: refused, nothing changes.
-    std::fs::write(&cf, good("").replace("quiescent=no", "quiescent=maybe")).unwrap();
+    // A typo: refused, nothing changes, not even the refused file's log
+    // target or callback.
+    let newlog = dir.path().join("refused.log");
+    let called = dir.path().join("called");
+    std::fs::write(
+        &cf,
+        good("").replace("quiescent=no", "quiescent=maybe")
+            + &format!(
+                "logfile=\"{}\"\ncallback=\"touch {}\"\n",
+                newlog.display(),
+                called.display()
+            ),
+    )
+    .unwrap();
     let (code, answer) = reload();
     assert_eq!(code, Some(1), "{answer}");
     assert!(answer.contains("ldirectord.cf:2:"), "{answer}");
@@ -304,10 +316,23 @@ fn reload_refuses_a_typo_and_applies_a_good_edit() {
         "the refused reload changed the table"
     );
 
-    // The same again: accepted, nothing changes.
+    // The same again: unchanged, exit 0.
     let (code, answer) = reload();
     assert_eq!(code, Some(0), "{answer}");
+    assert_eq!(
+        answer.trim(),
+        "unchanged: the configuration in force is the same"
+    );
     wait_for(&d.log, "reload: the configuration is unchanged");
+    // An edit by `lvsd reload`: the answer is what the daemon applied.
+    std::fs::write(&cf, good("")).unwrap();
+    let (code, answer) = reload();
+    assert_eq!(code, Some(0), "{answer}");
+    assert!(
+        answer.starts_with("applied: ") && answer.contains("0 virtual(s) added, 1 removed"),
+        "{answer}"
+    );
+    assert!(!newlog.exists() && !called.exists());
     let (ops, log) = (d.ops.clone(), d.log.clone());
     d.stop();
     let text = std::fs::read_to_string(&log).unwrap();

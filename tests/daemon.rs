@@ -82,7 +82,7 @@ struct Running {
     kernel: MemoryKernel,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), daemon::DaemonError>>,
-    reload: tokio::sync::mpsc::Sender<Config>,
+    reload: tokio::sync::mpsc::Sender<daemon::Reload>,
 }
 
 impl Running {
@@ -118,8 +118,13 @@ impl Running {
         }
     }
 
-    async fn reload(&self, cfg: Config) {
-        self.reload.send(cfg).await.unwrap();
+    async fn reload(&self, cfg: Config) -> daemon::ReloadOutcome {
+        let (reply, answer) = oneshot::channel();
+        self.reload
+            .send(daemon::Reload { config: cfg, reply })
+            .await
+            .unwrap();
+        answer.await.unwrap()
     }
 
     /// The ops applied at or after `since`, as ipvsadm commands.
