@@ -1004,6 +1004,14 @@ pub fn parse_authkeys(
         }
         let secret = words.get(2..).map(|w| w.join(" ")).unwrap_or_default();
         let method = match words.get(1).copied() {
+            Some("crc") if !secret.is_empty() => {
+                // heartbeat's auth_crc refuses one too.
+                d.error(at(2), "auth method crc doesn't use a key")
+                    .hint(format!("write `{index} crc`, or use sha1 with this secret"));
+                bad.push(index);
+                ok = false;
+                continue;
+            }
             Some("crc") => {
                 d.warn(at(1), "crc authenticates nothing (integrity only)")
                     .hint("use sha1 with a shared secret");
@@ -1907,6 +1915,11 @@ crm             no
                 "auth 1\n1 sha1\n",
                 Some(0o600),
                 "authkeys:2:3: error: sha1 needs a secret: `1 sha1 SECRET`",
+            ),
+            (
+                "auth 1\n1 crc k\n",
+                Some(0o600),
+                "authkeys:2:7: error: auth method crc doesn't use a key",
             ),
             (
                 "auth 1\n1 sha1 a\n1 md5 b\n",

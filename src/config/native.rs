@@ -601,7 +601,11 @@ pub fn write(cfg: &Config) -> String {
     if let Some(t) = g.negotiatetimeout {
         let _ = writeln!(o, "negotiatetimeout = {t}");
     }
-    let _ = writeln!(o, "checkcount = {}", g.checkcount);
+    // Deprecated (a warning when read); written only when it means
+    // something (the echo requests of a ping check).
+    if g.checkcount != 1 {
+        let _ = writeln!(o, "checkcount = {}", g.checkcount);
+    }
     let _ = writeln!(o, "failurecount = {}", g.failurecount);
     let _ = writeln!(o, "risecount = {}", g.risecount);
     let _ = writeln!(o, "autoreload = {}", yn(g.autoreload));
@@ -763,7 +767,9 @@ fn write_virtual(o: &mut String, v: &VirtualService, g: &Global) {
     if g.fork && c.checkinterval != g.checkinterval {
         let _ = writeln!(o, "checkinterval = {}", c.checkinterval);
     }
-    let _ = writeln!(o, "checkcount = {}", c.checkcount);
+    if c.checkcount != g.checkcount {
+        let _ = writeln!(o, "checkcount = {}", c.checkcount);
+    }
     let _ = writeln!(o, "failurecount = {}", c.failurecount);
     let _ = writeln!(o, "risecount = {}", c.risecount);
     let _ = writeln!(o, "quiescent = {}", yn(v.quiescent));
