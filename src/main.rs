@@ -46,7 +46,8 @@ enum Command {
         /// With --dry-run, append one JSON object per op to FILE (format in the README).
         #[arg(long, value_name = "FILE", requires = "dry_run")]
         ops_log: Option<PathBuf>,
-        /// The control socket `lvsd standby|takeover|status` use.
+        /// The control socket the other commands use (reload, status, drain,
+        /// enable, keep-table, standby, takeover).
         #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
         control: PathBuf,
         /// Config files, as for `check`.
@@ -127,9 +128,11 @@ fn main() -> ExitCode {
                 Some(c) => {
                     let reals: usize = c.virtuals.iter().map(|v| v.reals.len()).sum();
                     let warnings = loaded.diagnostics.len();
+                    let n = c.virtuals.len();
                     eprintln!(
-                        "ok: {} virtual services, {reals} real servers{}, {warnings} warning{}",
-                        c.virtuals.len(),
+                        "ok: {n} virtual service{}, {reals} real server{}{}, {warnings} warning{}",
+                        if n == 1 { "" } else { "s" },
+                        if reals == 1 { "" } else { "s" },
                         if c.failover.is_some() {
                             ", failover"
                         } else {
