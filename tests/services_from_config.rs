@@ -12,83 +12,13 @@
 //! checker with a bare query, so they never saw it).
 #![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-/// One fixture server (tests/servers/NAME), stopped when dropped.
-struct Server {
-    script: PathBuf,
-    dir: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
-
-impl Server {
-    fn up(name: &str) -> Server {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/servers")
-            .join(name);
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(&script)
-            .arg("up")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name} up failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        Server { script, dir, vars }
-    }
-
-    fn var(&self, key: &str) -> &str {
-        &self.vars[key]
-    }
-
-    /// Signals DIR/pids (every process, when the fixture writes it: one
-    /// process alone may not freeze the service), else DIR/pid.
-    fn signal(&self, sig: &str) {
-        let pids = std::fs::read_to_string(self.dir.path().join("pids"))
-            .or_else(|_| std::fs::read_to_string(self.dir.path().join("pid")))
-            .unwrap();
-        assert!(
-            Command::new("kill")
-                .arg(sig)
-                .args(pids.split_whitespace())
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    fn down(&self) {
-        assert!(
-            Command::new(&self.script)
-                .arg("down")
-                .arg(self.dir.path())
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.script)
-            .arg("down")
-            .arg(self.dir.path())
-            .status();
-    }
-}
+#[path = "support/servers.rs"]
+mod servers;
+use servers::Server;
 
 /// A dry-run lvsd, killed when dropped.
 struct Lvsd {

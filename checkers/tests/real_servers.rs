@@ -7,10 +7,7 @@
 //! cannot be made to send them).
 #![allow(clippy::unwrap_used)] // test setup
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,81 +15,9 @@ use checkers::{Checker, Dns, Ftp, Imap, Ldap, Login, Pop, ProbeError, Sip, Smtp,
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// One running server instance; stopped when dropped.
-struct Server {
-    script: PathBuf,
-    dir: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
-
-impl Server {
-    fn up(name: &str) -> Server {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/servers")
-            .join(name);
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(&script)
-            .arg("up")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name} up failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect::<HashMap<_, _>>();
-        eprintln!("{name}: {}", vars.get("VERSION").map_or("", String::as_str));
-        Server { script, dir, vars }
-    }
-
-    fn var(&self, key: &str) -> &str {
-        self.vars
-            .get(key)
-            .unwrap_or_else(|| panic!("no {key} in {:?}", self.vars))
-    }
-
-    fn port(&self, key: &str) -> u16 {
-        self.var(key).parse().unwrap()
-    }
-
-    /// Signals the server: every process in DIR/pids when the fixture
-    /// wrote one (a server whose workers must be stopped too), else DIR/pid.
-    fn signal(&self, sig: &str) {
-        let pids = std::fs::read_to_string(self.dir.path().join("pids"))
-            .or_else(|_| std::fs::read_to_string(self.dir.path().join("pid")))
-            .unwrap();
-        let s = Command::new("kill")
-            .arg(sig)
-            .args(pids.split_whitespace())
-            .status()
-            .unwrap();
-        assert!(s.success());
-    }
-
-    fn down(&self) {
-        let s = Command::new(&self.script)
-            .arg("down")
-            .arg(self.dir.path())
-            .status()
-            .unwrap();
-        assert!(s.success());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.script)
-            .arg("down")
-            .arg(self.dir.path())
-            .status();
-    }
-}
+#[path = "../../tests/support/servers.rs"]
+mod servers;
+use servers::Server;
 
 async fn probe(c: impl Checker + 'static, deadline: Duration) -> Result<(), ProbeError> {
     run_probe(Arc::new(c), deadline).await
