@@ -248,6 +248,9 @@ fn yes_no(key: &str, v: &Value, d: &mut Diagnostics) -> Option<bool> {
 
 /// A positive whole number; ldirectord takes the first digits it finds, we
 /// take a clean number and say so when there is more.
+/// The longest checktimeout, negotiatetimeout or checkinterval.
+const MAX_SECONDS: u64 = 86_400;
+
 fn number<T: TryFrom<u64>>(
     key: &str,
     v: &Value,
@@ -274,6 +277,15 @@ fn number<T: TryFrom<u64>>(
         );
         return None;
     };
+    // Seconds that lvsd multiplies and adds to clocks: a day is far past
+    // any check's sense and keeps every deadline computable.
+    if matches!(key, "checktimeout" | "negotiatetimeout" | "checkinterval") && n.0 > MAX_SECONDS {
+        d.error(
+            v.loc.clone(),
+            format!("invalid {key} `{t}`: at most {MAX_SECONDS} seconds (a day)"),
+        );
+        return None;
+    }
     if n.0 == 0 && !allow_zero {
         d.error(
             v.loc.clone(),

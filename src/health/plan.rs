@@ -318,7 +318,7 @@ fn ping(vs: &VirtualService, r: &RealServer) -> Probe {
         },
         // The checker times each echo itself; the hard deadline leaves it a
         // moment to say so before cutting it off.
-        deadline: wait * count + PING_GRACE,
+        deadline: wait.saturating_mul(count).saturating_add(PING_GRACE),
     }
 }
 
