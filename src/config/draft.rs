@@ -246,11 +246,11 @@ fn yes_no(key: &str, v: &Value, d: &mut Diagnostics) -> Option<bool> {
     }
 }
 
-/// A positive whole number; ldirectord takes the first digits it finds, we
-/// take a clean number and say so when there is more.
 /// The longest checktimeout, negotiatetimeout or checkinterval.
 const MAX_SECONDS: u64 = 86_400;
 
+/// A positive whole number; ldirectord takes the first digits it finds, we
+/// take a clean number and say so when there is more.
 fn number<T: TryFrom<u64>>(
     key: &str,
     v: &Value,
@@ -1441,12 +1441,13 @@ fn plannable(vs: &VirtualService, vd: &VirtualDraft, d: &mut Diagnostics) {
     let loc = || vd.checktype_loc.clone().unwrap_or_else(|| vd.loc.clone());
     let connects = matches!(c.checktype, CheckType::Connect | CheckType::Combined(_));
     let negotiates = matches!(c.checktype, CheckType::Negotiate | CheckType::Combined(_));
-    let sctp = matches!(
-        vs.key,
-        VirtualKey::Address {
-            protocol: Protocol::Sctp,
-            ..
-        }
+    let protocol = match vs.key {
+        VirtualKey::Address { protocol, .. } => Some(protocol),
+        VirtualKey::Fwmark { .. } => None,
+    };
+    let (sctp, udp) = (
+        protocol == Some(Protocol::Sctp),
+        protocol == Some(Protocol::Udp),
     );
     if connects && sctp {
         d.error(loc(), "checktype=connect cannot open SCTP associations")
@@ -1478,13 +1479,6 @@ fn plannable(vs: &VirtualService, vd: &VirtualDraft, d: &mut Diagnostics) {
     }
     for r in &vs.reals {
         let at = || r.origin.0.clone().unwrap_or_else(|| vd.loc.clone());
-        let udp = matches!(
-            vs.key,
-            VirtualKey::Address {
-                protocol: Protocol::Udp,
-                ..
-            }
-        );
         // A connect check of a UDP virtual pings; `service=none` sends nothing.
         let uses_port = (connects && !udp && !sctp) || (negotiates && c.service != Service::None);
         if uses_port && r.check_port(vs).is_none_or(|p| p == 0) {
