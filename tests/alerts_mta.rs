@@ -12,7 +12,6 @@
 //! change arrives once the MTA is back); lvsd stops (the stop is mailed).
 #![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -23,53 +22,24 @@ use std::time::{Duration, Instant};
 mod support;
 use support::switchable as backend;
 
-/// The exim instance; stopped when dropped.
-struct Mta {
-    dir: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
+#[path = "support/servers.rs"]
+mod servers;
+use servers::Server;
 
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/servers/smtp")
-}
+/// The exim instance (tests/servers/smtp); stopped when dropped.
+struct Mta(Server);
 
 impl Mta {
     fn up() -> Mta {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(fixture())
-            .arg("up")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tests/servers/smtp up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        Mta { dir, vars }
+        Mta(Server::up("smtp"))
     }
 
     fn var(&self, k: &str) -> &str {
-        &self.vars[k]
+        self.0.var(k)
     }
 
     fn run(&self, cmd: &str) {
-        let out = Command::new(fixture())
-            .arg(cmd)
-            .arg(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tests/servers/smtp {cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.0.run(cmd);
     }
 
     /// Every message delivered so far: (subject, body), headers unfolded
@@ -97,16 +67,7 @@ impl Mta {
 
     /// exim's main log (P=esmtps: STARTTLS; P=esmtpsa: STARTTLS and AUTH).
     fn mainlog(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log/mainlog")).unwrap_or_default()
-    }
-}
-
-impl Drop for Mta {
-    fn drop(&mut self) {
-        let _ = Command::new(fixture())
-            .arg("down")
-            .arg(self.dir.path())
-            .status();
+        std::fs::read_to_string(self.0.dir().join("log/mainlog")).unwrap_or_default()
     }
 }
 
@@ -232,8 +193,8 @@ fn alert_mails_through_a_real_mta() {
     CONTEXT.with(|c| {
         c.borrow_mut().extend([
             log.clone(),
-            mta.dir.path().join("log/mainlog"),
-            mta.dir.path().join("log/rejectlog"),
+            mta.0.dir().join("log/mainlog"),
+            mta.0.dir().join("log/rejectlog"),
         ])
     });
     wait_until("every real in", Duration::from_secs(10), || {

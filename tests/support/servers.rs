@@ -1,8 +1,10 @@
 //! A real server started by its fixture script (`tests/servers/NAME up
 //! DIR`, Debian's package, on 127.0.0.1) and stopped when dropped: shared
 //! by checkers/tests/real_servers.rs (the checkers called directly) and
-//! tests/services_from_config.rs (the lvsd binary on a config file).
+//! tests/services_from_config.rs (the lvsd binary on a config file), and
+//! tests/alerts_mta.rs (exim).
 #![allow(clippy::unwrap_used)] // test setup
+#![allow(dead_code)] // each test file that includes it uses part of it
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,7 +55,6 @@ impl Server {
             .unwrap_or_else(|| panic!("no {key} in {:?}", self.vars))
     }
 
-    #[allow(dead_code)] // used by checkers/tests
     pub(crate) fn port(&self, key: &str) -> u16 {
         self.var(key).parse().unwrap()
     }
@@ -70,6 +71,26 @@ impl Server {
             .status()
             .unwrap();
         assert!(s.success());
+    }
+
+    /// The instance's directory (config, logs, state).
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `tests/servers/NAME CMD DIR` (down, restart...), which must succeed.
+    pub(crate) fn run(&self, cmd: &str) {
+        let out = Command::new(&self.script)
+            .arg(cmd)
+            .arg(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} {cmd}: {}",
+            self.script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub(crate) fn down(&self) {
