@@ -84,6 +84,23 @@ impl Mixed {
         }
     }
 
+    /// A power cut: every process of the node killed at once and its link
+    /// down (the VIP it held stays configured on the dead node).
+    fn crash(&mut self, node: usize) {
+        match std::mem::replace(&mut self.nodes[node - 1], Node::Down) {
+            Node::Heartbeat(h) => {
+                h.crash();
+                self.nodes[node - 1] = Node::Heartbeat(h);
+            }
+            Node::Lvsd(mut c) => {
+                c.kill().unwrap();
+                let _ = c.wait();
+            }
+            Node::Down => {}
+        }
+        self.lab.link(node, false);
+    }
+
     fn stop(&mut self, node: usize) {
         match std::mem::replace(&mut self.nodes[node - 1], Node::Down) {
             Node::Heartbeat(h) => h.stop(),
@@ -146,11 +163,18 @@ impl Mixed {
 }
 
 impl Drop for Mixed {
+    /// The nodes go before the lab (fields drop in order, `lab` first):
+    /// a heartbeat node's `down` needs its directory, which the lab's
+    /// temporary directory holds. A failed test left heartbeat running.
     fn drop(&mut self) {
         for node in 1..=2 {
-            if let Node::Lvsd(c) = &mut self.nodes[node - 1] {
-                let _ = c.kill();
-                let _ = c.wait();
+            match std::mem::replace(&mut self.nodes[node - 1], Node::Down) {
+                Node::Lvsd(mut c) => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                Node::Heartbeat(h) => drop(h),
+                Node::Down => {}
             }
         }
     }
@@ -418,6 +442,80 @@ fn mixed_pair_auto_failback_off(heartbeat: [bool; 2], authkeys: Option<&str>) {
     println!("mixed lab, {label}:\n  {}", m.report.join("\n  "));
     m.stop(2);
     m.stop(1);
+}
+
+/// Restarts and crashes of a heartbeat d1 beside an lvsd d2, then d1 loses
+/// its ping nodes: every hand-over must leave heartbeat stable (a
+/// `resource isstable=1` from the peer after each one), else ipfail's
+/// giveup() waits for it forever and the VIP stays on the node that
+/// cannot reach its clients.
+fn restarts_then_ping_loss(heartbeat: [bool; 2]) {
+    let mut m = Mixed::new(heartbeat, "on");
+    let label = format!("d1 {} / d2 {}", m.what(1), m.what(2));
+    let w1 = m.what(1);
+    m.cold_start();
+    m.wait_stable();
+    let mut last_start = std::time::Instant::now();
+    for round in 1..=3 {
+        m.kill_and_restart_d1();
+        last_start = std::time::Instant::now();
+        m.moves_to(
+            1,
+            Duration::from_secs(30),
+            &format!("kill {round}: d1 ({w1}) restarted -> VIP back on d1"),
+        );
+    }
+    for round in 1..=3 {
+        m.crash(1);
+        m.expect(
+            [true, true],
+            Duration::from_secs(10),
+            &format!(
+                "crash {round}: d1 ({w1}) down -> VIP up on d2 (d1's copy stays on the dead node)"
+            ),
+        );
+        m.client_reaches(2, "d1 crashed");
+        // The reboot: the address is gone, the link comes back, then the
+        // director starts.
+        m.reboot_cleanup(1);
+        m.lab.link(1, true);
+        m.start(1);
+        last_start = std::time::Instant::now();
+        m.moves_to(
+            1,
+            Duration::from_secs(30),
+            &format!("crash {round}: d1 ({w1}) rebooted -> VIP back on d1"),
+        );
+    }
+    // About 14 s after the last start, as the reproduction.
+    let wait = Duration::from_secs(14).saturating_sub(last_start.elapsed());
+    std::thread::sleep(wait);
+    m.lab.cut_pings("10.197.0.1", true);
+    m.moves_to(
+        2,
+        Duration::from_secs(15),
+        &format!("then d1 ({w1}) loses its ping nodes -> VIP on d2"),
+    );
+    m.lab.cut_pings("10.197.0.1", false);
+    m.moves_to(
+        1,
+        Duration::from_secs(20),
+        "d1's ping paths repaired -> VIP back on d1",
+    );
+    println!(
+        "mixed lab, {label}, restarts and crashes then ping loss:\n  {}",
+        m.report.join("\n  ")
+    );
+    if std::env::var_os("LVSD_LAB_LOGS").is_some() {
+        println!("{}", m.logs());
+    }
+    m.stop(2);
+    m.stop(1);
+}
+
+#[test]
+fn heartbeat_d1_lvsd_d2_restarts_crashes_then_ping_loss() {
+    restarts_then_ping_loss([true, false]);
 }
 
 #[test]

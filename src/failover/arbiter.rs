@@ -207,8 +207,15 @@ pub enum Action {
     /// more (`you_are_dead`: the peer gives up) or as many
     /// (`abort_giveup`); `Less` needs no answer (this node gives up).
     AnswerPing(std::cmp::Ordering),
-    /// Tell the peer what this node holds now.
+    /// Tell the peer what this node holds now, settled (`isstable=1`).
+    /// After every hand-over, by the giver once the taker is done and by
+    /// the taker with its done, as heartbeat does: a heartbeat peer holds
+    /// the other side "in flux" until it hears one, and refuses hand-overs
+    /// (its ipfail's too) until then.
     Report(Hold),
+    /// Tell the peer what this node holds while it gives a set away
+    /// (`isstable=0 info=standby`): settled only at the taker's done.
+    Releasing(Hold),
     /// Ask the peer to give everything up (after `lvsd takeover`).
     AskPeerForAll,
     /// Offer the peer a set this node wants to give up (`ask_resources
@@ -568,14 +575,15 @@ impl Arbiter {
                     if local || foreign {
                         out.push(Action::Release { local, foreign });
                     }
-                    out.push(Action::Report(self.holds()));
+                    out.push(Action::Releasing(self.holds()));
                     out.push(Action::Done(o.hold));
                 }
             }
             Input::PeerDone(hold) => {
                 // The giver's last word: what it gave is no longer its own
                 // (its local set is this node's foreign one). The taker's
-                // last word (after this node gave) needs nothing.
+                // last word (after this node gave) ends the hand-over:
+                // this node is settled again and says so (below).
                 if self.peer_alive()
                     && let Some((offered, ipfail)) = self.accepted.take()
                 {
@@ -607,9 +615,21 @@ impl Arbiter {
                             ipfail,
                         });
                     }
-                    out.extend(self.tick(now));
+                    // Take what was given, say done, then report settled
+                    // (heartbeat's order), even when the set given was
+                    // already here (ipfail's "foreign" giveup of a set the
+                    // giver did not hold): the giver waits for the report.
+                    out.extend(
+                        self.tick(now)
+                            .into_iter()
+                            .filter(|a| !matches!(a, Action::Report(_))),
+                    );
                     out.push(Action::Done(hold));
+                    out.push(Action::Report(self.holds()));
                     return out;
+                }
+                if self.peer_alive() {
+                    out.push(Action::Report(self.holds()));
                 }
             }
         }
@@ -917,7 +937,9 @@ mod tests {
             let mut out = Vec::new();
             for act in actions {
                 match act {
-                    Action::Report(h) => out.extend(to.input(now, Input::PeerHolds(*h))),
+                    Action::Report(h) | Action::Releasing(h) => {
+                        out.extend(to.input(now, Input::PeerHolds(*h)));
+                    }
                     Action::AskPeerForAll => out.extend(to.input(now, Input::PeerTakesOver)),
                     Action::Offer { hold, ipfail } => out.extend(to.input(
                         now,
@@ -1326,15 +1348,45 @@ mod tests {
                     local: true,
                     foreign: false
                 },
-                Action::Report(Hold::None),
+                Action::Releasing(Hold::None),
                 Action::Done(Hold::All)
             ]
         );
-        // The taker's done needs no answer.
-        assert!(
-            a.input(t + HANDOVER_TIMEOUT, Input::PeerDone(Hold::All))
-                .is_empty()
+        // The taker's done: settled again, and said (heartbeat's peer
+        // holds this node "in flux" until then).
+        assert_eq!(
+            a.input(t + HANDOVER_TIMEOUT, Input::PeerDone(Hold::All)),
+            vec![Action::Report(Hold::None)]
         );
+    }
+
+    /// ipfail on a heartbeat peer that came back gives up "foreign" (auto_
+    /// failback, ping counts balanced) although it holds no foreign set:
+    /// this node already holds it, takes nothing, and must still answer
+    /// done and a settled report. Without the report heartbeat kept this
+    /// node "in flux" for good, and its ipfail's later giveup on ping loss
+    /// waited forever (issue 15: the VIP stayed on the node that could not
+    /// reach its clients).
+    #[test]
+    fn a_giveup_of_what_is_already_here_is_answered_settled() {
+        let mut a = settled();
+        let t = 200 * MS;
+        assert_eq!(
+            quiet(a.input(
+                t,
+                Input::PeerOffers {
+                    hold: Hold::Foreign,
+                    ipfail: true
+                }
+            )),
+            vec![Action::Accept(Hold::Foreign)]
+        );
+        a.input(t, Input::PeerHolds(Hold::Local));
+        assert_eq!(
+            quiet(a.input(t, Input::PeerDone(Hold::Foreign))),
+            vec![Action::Done(Hold::Foreign), Action::Report(Hold::Local)]
+        );
+        assert_eq!(a.holds(), Hold::Local);
     }
 
     /// heartbeat's auto_failback as the capture shows it: the node that
@@ -1370,7 +1422,7 @@ mod tests {
         );
         assert_eq!(
             quiet(a.input(t, Input::PeerDone(Hold::Foreign))),
-            vec![Action::Done(Hold::Foreign)]
+            vec![Action::Done(Hold::Foreign), Action::Report(Hold::Local)]
         );
         assert_eq!(a.holds(), Hold::Local);
     }
@@ -1396,14 +1448,19 @@ mod tests {
                     local: false,
                     foreign: true
                 },
-                Action::Report(Hold::All),
-                Action::Done(Hold::Local)
+                Action::Done(Hold::Local),
+                Action::Report(Hold::All)
             ]
         );
         a.input(500 * MS, Input::PeerHolds(Hold::None));
         a.input(3000 * MS, Input::PeerAlive { deadtime: None });
         assert_eq!(a.holds(), Hold::All, "{}", a.reason());
-        // A done nobody asked for changes nothing.
-        assert!(a.input(3000 * MS, Input::PeerDone(Hold::All)).is_empty());
+        // A done nobody asked for changes nothing (it is answered with
+        // what this node holds, settled).
+        assert_eq!(
+            a.input(3000 * MS, Input::PeerDone(Hold::All)),
+            vec![Action::Report(Hold::All)]
+        );
+        assert_eq!(a.holds(), Hold::All);
     }
 }

@@ -93,14 +93,30 @@ impl Sender {
         m
     }
 
-    /// What this node holds now.
+    /// What this node holds now, settled (`isstable=1`, no `info`: the
+    /// message heartbeat's peer and its ipfail wait for after a hand-over,
+    /// hb_send_resources_held(TRUE, NULL)).
     pub fn resource(&mut self, hold: Hold, ts: u64, load: &str) -> Message {
+        self.resource_message(hold, None, ts, load)
+    }
+
+    /// What this node holds while it gives a set away (`isstable=0
+    /// info=standby`, as heartbeat's go_standby): not settled until the
+    /// taker's `done`, after which [`Sender::resource`] follows.
+    pub fn releasing(&mut self, hold: Hold, ts: u64, load: &str) -> Message {
+        self.resource_message(hold, Some("standby"), ts, load)
+    }
+
+    fn resource_message(&mut self, hold: Hold, info: Option<&str>, ts: u64, load: &str) -> Message {
         let mut m = Message::of(&[
             ("t", "resource"),
             ("rsc_hold", hold.as_str()),
             ("rtype", "full"),
-            ("isstable", "1"),
+            ("isstable", if info.is_some() { "0" } else { "1" }),
         ]);
+        if let Some(info) = info {
+            m.push(FieldType::String, "info", info.as_bytes());
+        }
         let seq = self.next();
         common(&mut m, &self.id, Some(seq), ts, load);
         m
@@ -235,6 +251,10 @@ pub enum Meaning {
     /// The peer asks for the node list (heartbeat's `reqnodes`, at its
     /// start): answer with [`Sender::repnodes`], to this UUID.
     NodesRequested(Option<[u8; 16]>),
+    /// The peer's ipfail signed on (heartbeat's `hbapi-clstat st=join
+    /// from_id=ipfail`): ipfail answers with its ping count
+    /// (msg_ipfail_join), so the newcomer can compare.
+    IpfailJoined,
     /// Nothing for the arbiter, and why (for debug logs).
     Ignored(String),
 }
@@ -270,6 +290,9 @@ pub fn meaning(m: &Message, me: &str, peer: &str) -> Meaning {
                 .and_then(|f| <[u8; 16]>::try_from(f.value.as_slice()).ok()),
         ),
         "starting" => Meaning::Inputs(vec![Input::PeerStarting]),
+        "hbapi-clstat" if m.get("st") == Some("join") && m.get("from_id") == Some("ipfail") => {
+            Meaning::IpfailJoined
+        }
         // ipfail's answers to our count: the peer reaches more / as many.
         "you_are_dead" => {
             Meaning::Inputs(vec![Input::PeerPingCompared(std::cmp::Ordering::Greater)])
@@ -376,5 +399,23 @@ mod tests {
         ));
         let dead = Message::of(&[("t", "status"), ("st", "dead"), ("src", "d2")]);
         assert_eq!(meaning(&dead, "d1", "d2"), Meaning::PeerLeft);
+        // As captured (tests/data/heartbeat-lab/scenario2.txt): the
+        // peer's ipfail signs on; another client's sign-on is not ipfail's.
+        let join = Message::of(&[
+            ("t", "hbapi-clstat"),
+            ("st", "join"),
+            ("from_id", "ipfail"),
+            ("to_id", "ipfail"),
+            ("src", "d2"),
+            ("info", "signon"),
+        ]);
+        assert_eq!(meaning(&join, "d1", "d2"), Meaning::IpfailJoined);
+        let other = Message::of(&[
+            ("t", "hbapi-clstat"),
+            ("st", "join"),
+            ("from_id", "ccm"),
+            ("src", "d2"),
+        ]);
+        assert!(matches!(meaning(&other, "d1", "d2"), Meaning::Ignored(_)));
     }
 }

@@ -308,6 +308,15 @@ pub async fn run(
                         out.extend(match meaning(&message, &me, &peer) {
                             Meaning::Inputs(inputs) => inputs.into_iter().flat_map(|i| arbiter.input(now, i)).collect(),
                             Meaning::PeerLeft => arbiter.input(now, Input::PeerLeft),
+                            // As ipfail answers a peer's ipfail that signs
+                            // on: our count, for it to compare.
+                            Meaning::IpfailJoined => {
+                                if let Some(n) = last_count {
+                                    let m = sender.ping_count(n, &peer, unix_secs(), &loadavg());
+                                    send(&link, &m).await;
+                                }
+                                Vec::new()
+                            }
                             Meaning::NodesRequested(uuid) => {
                                 let m = sender.repnodes(&peer, uuid, &nodes, unix_secs(), &loadavg());
                                 send(&link, &m).await;
@@ -498,6 +507,10 @@ async fn carry_out(
             }
             Action::Report(h) => {
                 let m = sender.resource(*h, unix_secs(), &loadavg());
+                send(link, &m).await;
+            }
+            Action::Releasing(h) => {
+                let m = sender.releasing(*h, unix_secs(), &loadavg());
                 send(link, &m).await;
             }
             Action::Offer { hold, ipfail } => {

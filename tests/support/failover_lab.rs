@@ -486,6 +486,17 @@ impl Heartbeat {
             .status();
     }
 
+    /// kill -9 of every process of the node at once (heartbeat, its
+    /// children, ipfail): a power cut; nothing is released or said.
+    pub fn crash(&self) {
+        let s = Command::new(fixture())
+            .arg("crash")
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(s.success(), "tests/servers/heartbeat crash failed");
+    }
+
     /// An orderly stop (heartbeat gives its resources up first).
     pub fn stop(&self) {
         let s = Command::new(fixture())
