@@ -99,7 +99,7 @@ impl Ftp {
         c.expect(&format!("the end of RETR {file}"), positive)
             .await?;
         match &self.receive {
-            Some(re) if !re.is_match(&content) => Err(c.fail(
+            Some(re) if !crate::perl_match(re, &content) => Err(c.fail(
                 Step::Answer,
                 format!(
                     "{file} does not match `{}` (it starts `{}`)",

@@ -226,7 +226,7 @@ impl Http {
         }
         let cut = body.len() > self.max_body;
         body.truncate(self.max_body);
-        if want.is_match(&body) {
+        if crate::perl_match(want, &body) {
             return Ok(());
         }
         let what = if self.head {

@@ -256,6 +256,14 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// Whether `re` (a `receive` pattern) matches `text` as Perl's `=~` does
+/// in ldirectord: Perl's `$` also matches before a newline that ends the
+/// text, Rust's only at its very end, so `receive="^OK$"` on a page "OK\n"
+/// is up in ldirectord; the text without that newline is tried too.
+pub(crate) fn perl_match(re: &regex::bytes::Regex, text: &[u8]) -> bool {
+    re.is_match(text) || text.strip_suffix(b"\n").is_some_and(|t| re.is_match(t))
+}
+
 /// `addr:port` with brackets around IPv6 addresses.
 pub fn host_port(addr: std::net::IpAddr, port: u16) -> String {
     std::net::SocketAddr::new(addr, port).to_string()
@@ -350,6 +358,18 @@ mod tests {
         );
         tokio::task::yield_now().await;
         assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[test]
+    fn perl_dollar_matches_before_a_final_newline() {
+        let re = |p: &str| regex::bytes::Regex::new(p).unwrap();
+        assert!(perl_match(&re("^Service Up$"), b"Service Up\n"));
+        assert!(perl_match(&re("^Service Up$"), b"Service Up"));
+        assert!(perl_match(&re("Up\n"), b"Service Up\n"));
+        // Only one final newline, as Perl.
+        assert!(!perl_match(&re("^Service Up$"), b"Service Up\n\n"));
+        assert!(!perl_match(&re("^Service Up$"), b"Service Up\r\n"));
+        assert!(!perl_match(&re("^Service Up$"), b"Service Down\n"));
     }
 
     #[test]

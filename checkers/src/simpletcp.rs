@@ -1,7 +1,8 @@
 //! `service=simpletcp`: connect, send `request` (ldirectord drops a
 //! leading `/` and turns the two characters `\n` into a newline), close
-//! the sending side, and read the answer: up when some line matches
-//! `receive` (any line, when `receive` is empty: Perl's empty pattern).
+//! the sending side, and read the answer: up when some line (with its
+//! newline, as Perl reads it) matches `receive` (any line, when `receive`
+//! is empty: Perl's empty pattern).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -46,10 +47,15 @@ impl SimpleTcp {
         if answer.is_empty() {
             return Err(c.fail(Step::Answer, "no answer"));
         }
+        // Line by line with its newline, as Perl's `<$sock>` reads them.
         if answer
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .any(|l| self.receive.as_ref().is_none_or(|re| re.is_match(l)))
+            .split_inclusive(|b| *b == b'\n')
+            .filter(|l| *l != b"\n")
+            .any(|l| {
+                self.receive
+                    .as_ref()
+                    .is_none_or(|re| crate::perl_match(re, l))
+            })
         {
             Ok(())
         } else {
