@@ -348,7 +348,10 @@ fn external(vs: &VirtualService, r: &RealServer) -> Probe {
         VirtualKey::Address { address, port, .. } => (address.to_string(), port.to_string()),
         VirtualKey::Fwmark { fwmark, .. } => (fwmark.to_string(), "0".to_owned()),
     };
-    let rport = r.check_port(vs).unwrap_or(r.port);
+    // The real's port as written (0 when it has none), never checkport:
+    // ldirectord's check_external passes `$$r{port}`, so a script written
+    // for it gets the same four arguments.
+    let rport = r.port;
     Probe {
         spec: ProbeSpec::External {
             command,
@@ -356,6 +359,59 @@ fn external(vs: &VirtualService, r: &RealServer) -> Probe {
         },
         deadline: secs(c.checktimeout),
     }
+}
+
+/// Where a per-real full URL sends an http(s) check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealUrl {
+    /// The URL's host, an address.
+    pub addr: IpAddr,
+    /// Its port (80 or 443 when not written).
+    pub port: u16,
+    /// Its path and query, with the leading `/`.
+    pub path: String,
+}
+
+/// ldirectord's per-real URL: a `real=` line's own request that is a whole
+/// URL of the check's scheme (`"http://10.0.0.5:8080/alive"` for http,
+/// `https://` for https) is fetched from that URL's host and port instead
+/// of the real's address and check port (ld_setup: `$$r{url} = $uri` when
+/// the request matches `$schema://`; the man page: "If the request string
+/// starts with http://... the IP-address and port of the real server is
+/// overridden"). `None`: not a URL, a path; `Some(Err)`: a URL lvsd cannot
+/// check (its host must be an address), with why.
+pub fn real_url(tls: bool, request: &str) -> Option<Result<RealUrl, String>> {
+    let scheme = if tls { "https://" } else { "http://" };
+    let rest = request
+        .strip_prefix('/')
+        .unwrap_or(request)
+        .strip_prefix(scheme)?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_owned()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_owned()),
+    };
+    let default = if tls { 443 } else { 80 };
+    let parsed = if let Ok(sa) = authority.parse::<core::net::SocketAddr>() {
+        Some((sa.ip(), sa.port()))
+    } else if let Some(v6) = authority
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+    {
+        v6.parse::<IpAddr>().ok().map(|a| (a, default))
+    } else {
+        authority
+            .parse::<core::net::Ipv4Addr>()
+            .ok()
+            .map(|a| (IpAddr::V4(a), default))
+    };
+    Some(match parsed {
+        Some((addr, port)) if port != 0 => Ok(RealUrl { addr, port, path }),
+        _ => Err(format!(
+            "the real's request `{}` is a URL, which ldirectord fetches instead of the real; lvsd needs its host to be an address (and a port other than 0), not `{authority}`",
+            request.strip_prefix('/').unwrap_or(request)
+        )),
+    })
 }
 
 /// The login of a check that logs in only when `login` is set.
@@ -372,15 +428,31 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Probe {
         Service::None => ProbeSpec::None,
         Service::Http | Service::Https => {
             let request = r.request(vs);
+            let tls = c.service == Service::Https;
+            // ldirectord's per-real full URL (the config reader refused one
+            // it cannot read, so None means a path).
+            let url = r
+                .check_override
+                .as_ref()
+                .and_then(|o| real_url(tls, &o.request))
+                .and_then(Result::ok);
+            let (addr, port, path) = match url {
+                Some(u) => (u.addr, u.port, u.path),
+                None => (
+                    r.address,
+                    port_of(vs, r),
+                    if request.starts_with('/') {
+                        request.to_owned()
+                    } else {
+                        format!("/{request}")
+                    },
+                ),
+            };
             ProbeSpec::Http {
-                tls: c.service == Service::Https,
-                addr: r.address,
-                port: port_of(vs, r),
-                path: if request.starts_with('/') {
-                    request.to_owned()
-                } else {
-                    format!("/{request}")
-                },
+                tls,
+                addr,
+                port,
+                path,
                 virtualhost: c.virtualhost.clone(),
                 head: c.httpmethod == HttpMethod::Head,
                 receive: r.receive(vs).to_owned(),
@@ -441,7 +513,9 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Probe {
             verify: c.verifycert,
             addr: r.address,
             port: port_of(vs, r),
-            login: login_if_set(c),
+            // check_ldap binds as login only with a passwd too
+            // (`$$v{login} && $$v{passwd}`), else anonymously.
+            login: login_if_set(c).filter(|l| !l.password.is_empty()),
             request: r.request(vs).to_owned(),
             receive: r.receive(vs).to_owned(),
         },
@@ -514,6 +588,70 @@ mod tests {
     use super::*;
     use crate::config::{Format, Names, parse_str};
 
+    #[test]
+    fn a_real_url_overrides_the_reals_address_port_and_path() {
+        let p = plan(
+            "virtual=192.0.2.10:80\n\treal=10.0.0.1:80 gate 1 \"http://10.0.0.9:8080/alive?x=1\", \"OK\"\n\treal=10.0.0.2:80 gate 1 \"alive\", \"OK\"\n\tservice=http\n\trequest=\"http://10.0.0.7/x\"\n\treceive=\"up\"\n",
+        );
+        let http: Vec<_> = p
+            .checks
+            .iter()
+            .map(|c| match &c.probe.spec {
+                ProbeSpec::Http {
+                    addr, port, path, ..
+                } => (addr.to_string(), *port, path.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(http.contains(&("10.0.0.9".into(), 8080, "/alive?x=1".into())));
+        assert!(http.contains(&("10.0.0.2".into(), 80, "/alive".into())));
+        // Only a real's own request is a URL, as in ldirectord.
+        assert_eq!(
+            real_url(true, "/http://10.0.0.9/x"),
+            None,
+            "an http URL is a path for https"
+        );
+        assert_eq!(
+            real_url(true, "https://[2001:db8::1]/"),
+            Some(Ok(RealUrl {
+                addr: "2001:db8::1".parse().unwrap(),
+                port: 443,
+                path: "/".into()
+            }))
+        );
+        assert!(matches!(
+            real_url(false, "/http://www.example.com/"),
+            Some(Err(_))
+        ));
+        let e = refused(
+            "virtual=192.0.2.10:80\n\treal=10.0.0.1:80 gate 1 \"http://www.example.com/alive\", \"OK\"\n\tservice=http\n",
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.contains("t.cf:2:") && e.contains("needs its host to be an address")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn ldap_binds_as_login_only_with_a_passwd() {
+        let login = |extra: &str| {
+            let p = plan(&format!(
+                "virtual=192.0.2.10:389\n\treal=10.0.0.1 gate\n\tservice=ldap\n\trequest=\"dc=x\"\n{extra}"
+            ));
+            match &p.checks[0].probe.spec {
+                ProbeSpec::Ldap { login, .. } => login.as_ref().map(|l| l.user.clone()),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            login("\tlogin=\"cn=a\"\n\tpasswd=\"p\"\n"),
+            Some("cn=a".into())
+        );
+        assert_eq!(login("\tlogin=\"cn=a\"\n"), None);
+        assert_eq!(login(""), None);
+    }
+
     fn plan(text: &str) -> Plan {
         let l = parse_str(Format::Ldirectord, "t.cf", text, &Names::offline());
         Plan::of(&l.config.unwrap_or_else(|| panic!("{:?}", l.diagnostics)))
@@ -559,7 +697,7 @@ mod tests {
     #[test]
     fn external_checks_get_ldirectords_arguments_and_checktimeout() {
         let p = plan(
-            "checktimeout=4\nvirtual=192.0.2.10:80\n\treal=10.0.0.1:8080 gate\n\tchecktype=external\n\tcheckcommand=\"/usr/local/bin/chk --fast\"\n\nvirtual=7\n\treal=10.0.0.2:80 gate\n\tchecktype=external-perl\n\tcheckcommand=\"/etc/lvsd/chk.pl\"\n",
+            "checktimeout=4\nvirtual=192.0.2.10:80\n\treal=10.0.0.1:8080 gate\n\tchecktype=external\n\tcheckport=9000\n\tcheckcommand=\"/usr/local/bin/chk --fast\"\n\nvirtual=7\n\treal=10.0.0.2:80 gate\n\treal=10.0.0.3 gate\n\tchecktype=external-perl\n\tcheckcommand=\"/etc/lvsd/chk.pl\"\n",
         );
         let specs: Vec<_> = p
             .checks
@@ -580,6 +718,14 @@ mod tests {
                     &ProbeSpec::External {
                         command: "perl /etc/lvsd/chk.pl".into(),
                         args: ["7", "0", "10.0.0.2", "80"].map(String::from),
+                    },
+                    Duration::from_secs(4)
+                ),
+                // A real written without a port: 0, as ldirectord's.
+                (
+                    &ProbeSpec::External {
+                        command: "perl /etc/lvsd/chk.pl".into(),
+                        args: ["7", "0", "10.0.0.3", "0"].map(String::from),
                     },
                     Duration::from_secs(4)
                 ),
