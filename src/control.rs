@@ -54,8 +54,13 @@ pub enum Command {
     Status,
     /// The same as JSON.
     StatusJson,
-    /// Read the configuration files again and apply them if valid.
-    Reload,
+    /// Read the configuration files again and apply them if valid;
+    /// `allow_empty`: even if they remove every virtual service.
+    Reload {
+        /// Take a configuration without virtual services in place of one
+        /// with some (refused otherwise: an emptied or half-written file).
+        allow_empty: bool,
+    },
     /// Take a real out, as a maintenancedir file does.
     Drain(Target),
     /// Put a drained real back.
@@ -78,7 +83,8 @@ impl Command {
             "takeover" => Command::Takeover,
             "status" => Command::Status,
             "status json" => Command::StatusJson,
-            "reload" => Command::Reload,
+            "reload" => Command::Reload { allow_empty: false },
+            "reload allow-empty" => Command::Reload { allow_empty: true },
             "keep-table" => Command::KeepTable,
             _ => return None,
         })
@@ -89,6 +95,7 @@ impl Command {
         match self {
             Command::Drain(t) => format!("drain {t}"),
             Command::Enable(t) => format!("enable {t}"),
+            Command::Reload { allow_empty: true } => "reload allow-empty".to_owned(),
             other => other.as_str().to_owned(),
         }
     }
@@ -102,7 +109,7 @@ impl Command {
             Command::Takeover => "takeover",
             Command::Status => "status",
             Command::StatusJson => "status json",
-            Command::Reload => "reload",
+            Command::Reload { .. } => "reload",
             Command::KeepTable => "keep-table",
         }
     }

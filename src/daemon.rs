@@ -175,6 +175,9 @@ pub struct Drain {
 pub struct Reload {
     /// The new configuration.
     pub config: Config,
+    /// Take it even if it has no virtual service while the running one
+    /// has some (`lvsd reload --allow-empty`); refused otherwise.
+    pub allow_empty: bool,
     /// The daemon's outcome.
     pub reply: tokio::sync::oneshot::Sender<ReloadOutcome>,
 }
@@ -323,8 +326,12 @@ pub async fn run_with<K: Kernel>(
             Event::Maintenance(m) => d.set_maintenance(m),
             Event::Reload(r) => {
                 let dir = d.cfg.global.maintenancedir.clone();
-                let Reload { config, reply } = *r;
-                let _ = reply.send(d.reload(config, &mut scheduler));
+                let Reload {
+                    config,
+                    allow_empty,
+                    reply,
+                } = *r;
+                let _ = reply.send(d.reload(config, allow_empty, &mut scheduler));
                 if d.cfg.global.maintenancedir != dir {
                     watcher = watch(&d);
                 }
@@ -696,13 +703,29 @@ impl<K: Kernel> Daemon<K> {
     }
 
     /// Takes a new configuration (see the module's documentation).
-    fn reload(&mut self, cfg: Config, scheduler: &mut Scheduler) -> ReloadOutcome {
+    fn reload(
+        &mut self,
+        cfg: Config,
+        allow_empty: bool,
+        scheduler: &mut Scheduler,
+    ) -> ReloadOutcome {
         if cfg == self.cfg {
             tracing::info!("reload: the configuration is unchanged");
             if let Some(m) = &self.metrics {
                 m.reload("unchanged");
             }
             return ReloadOutcome::Unchanged;
+        }
+        // A file emptied or caught half-written reads as valid: taking it
+        // would empty the IPVS table. Only an explicit reload does that.
+        if cfg.virtuals.is_empty() && !self.cfg.virtuals.is_empty() && !allow_empty {
+            let why = format!(
+                "the new configuration has no virtual service where the running one has {}: an emptied or half-written file? (`lvsd reload --allow-empty` removes them all)",
+                self.cfg.virtuals.len()
+            );
+            tracing::error!("reload refused, the running configuration stays: {why}");
+            self.refused(why.clone());
+            return ReloadOutcome::Refused(why);
         }
         if cfg.failover != self.cfg.failover {
             tracing::warn!(

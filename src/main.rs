@@ -68,6 +68,12 @@ enum Command {
     /// Read the configuration files again: applied when valid, else the
     /// running configuration stays and the errors are printed (as SIGHUP).
     Reload {
+        /// Apply the files even if they have no virtual service while the
+        /// running configuration has some (every real is then removed).
+        /// Without it such a reload is refused: an emptied or half-written
+        /// file must not empty the IPVS table.
+        #[arg(long)]
+        allow_empty: bool,
         /// The running daemon's control socket.
         #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
         control: PathBuf,
@@ -175,7 +181,10 @@ fn main() -> ExitCode {
                 lvsd::control::Command::Status
             },
         ),
-        Command::Reload { control } => ask(&control, lvsd::control::Command::Reload),
+        Command::Reload {
+            allow_empty,
+            control,
+        } => ask(&control, lvsd::control::Command::Reload { allow_empty }),
         Command::Drain { real, control } => match lvsd::control::Target::parse(&real) {
             Some(t) => ask(&control, lvsd::control::Command::Drain(t)),
             None => not_a_real(&real),
@@ -361,7 +370,7 @@ fn run(
                 Ok(mut hup) => {
                     while hup.recv().await.is_some() {
                         tracing::info!("SIGHUP: reloading");
-                        on_hup.reload().await;
+                        on_hup.reload(false).await;
                     }
                 }
                 Err(e) => tracing::warn!("cannot catch SIGHUP ({e}); use lvsd reload"),
@@ -371,8 +380,8 @@ fn run(
             use lvsd::control::Command as C;
             while let Some(req) = ctl_rx.recv().await {
                 match (req.command, &failover_commands) {
-                    (C::Reload, _) => {
-                        let _ = req.reply.send(reloader.reload().await);
+                    (C::Reload { allow_empty }, _) => {
+                        let _ = req.reply.send(reloader.reload(allow_empty).await);
                     }
                     (C::Status | C::StatusJson, _) => {
                         let json = req.command == C::StatusJson;
@@ -592,7 +601,10 @@ fn fingerprint(files: &[PathBuf]) -> Vec<(PathBuf, Option<u64>)> {
     paths
         .into_iter()
         .map(|p| {
-            let digest = std::fs::read(&p).ok().map(|bytes| {
+            // Only a regular file is read (a FIFO put there would block):
+            // anything else counts as missing, and the reload it causes
+            // says what is there.
+            let digest = config::file::read_bytes(&p).ok().map(|bytes| {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 bytes.hash(&mut h);
                 h.finish()
@@ -617,10 +629,20 @@ impl Reloader {
         } else {
             self.files.clone()
         };
-        let mut seen = fingerprint(&files);
+        // Off the runtime's threads: a file on a hung mount must not stall
+        // the daemon.
+        let look = |files: &Vec<PathBuf>| {
+            let files = files.clone();
+            async move {
+                tokio::task::spawn_blocking(move || fingerprint(&files))
+                    .await
+                    .unwrap_or_default()
+            }
+        };
+        let mut seen = look(&files).await;
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            let now = fingerprint(&files);
+            let now = look(&files).await;
             if now == seen {
                 continue;
             }
@@ -628,7 +650,7 @@ impl Reloader {
             let mut last = now;
             loop {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                let again = fingerprint(&files);
+                let again = look(&files).await;
                 if again == last {
                     break;
                 }
@@ -649,7 +671,7 @@ impl Reloader {
             let list: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
             if running.autoreload {
                 tracing::info!("changed on disk: {}: reloading", list.join(", "));
-                self.reload().await;
+                self.reload(false).await;
             } else {
                 tracing::info!(
                     "changed on disk: {}: not reloaded (autoreload=no; lvsd reload or SIGHUP applies it)",
@@ -685,9 +707,13 @@ impl Reloader {
     /// The answer for `lvsd reload`: the daemon's outcome. The settings
     /// the reloader itself uses (log target, alert routes, callback,
     /// autoreload) change only with a configuration the daemon applied.
-    async fn reload(&self) -> String {
+    async fn reload(&self, allow_empty: bool) -> String {
         let _one = self.one_at_a_time.lock().await;
-        let loaded = config::load(&self.files, &self.names);
+        let (files, names) = (self.files.clone(), self.names.clone());
+        let loaded = match tokio::task::spawn_blocking(move || config::load(&files, &names)).await {
+            Ok(l) => l,
+            Err(e) => return format!("error: reading the configuration failed: {e}\n"),
+        };
         let mut text = String::new();
         for d in &loaded.diagnostics {
             match d.severity {
@@ -728,7 +754,11 @@ impl Reloader {
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 if self
                     .to
-                    .send(daemon::Reload { config: c, reply })
+                    .send(daemon::Reload {
+                        config: c,
+                        allow_empty,
+                        reply,
+                    })
                     .await
                     .is_err()
                 {

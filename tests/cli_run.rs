@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 mod support;
 use support::backend;
 
-fn lvsd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lvsd"))
-}
+#[path = "support/dry.rs"]
+mod dry;
+use dry::{Dry, Kill, lvsd, virtual_block, wait_for};
 
 #[test]
 fn dry_run_converges_logs_ops_and_stops_cleanly_on_sigint() {
@@ -146,122 +146,6 @@ fn a_bad_config_is_refused_with_file_and_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:3:", cf.display())), "{err}");
-}
-
-/// A child killed when the test ends, even by a failed assertion.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits (up to 10 s) until `path` contains `what`.
-fn wait_for(path: &std::path::Path, what: &str) {
-    let start = Instant::now();
-    while !std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .contains(what)
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no `{what}` in {}:\n{}",
-            path.display(),
-            std::fs::read_to_string(path).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A dry-run lvsd on `cf` (in `dir`: ops.jsonl, control.sock, lvsd.log),
-/// once its first real is in.
-struct Dry {
-    child: Kill,
-    ops: std::path::PathBuf,
-    sock: std::path::PathBuf,
-    log: std::path::PathBuf,
-}
-
-impl Dry {
-    fn start(dir: &std::path::Path, cf: &std::path::Path) -> Dry {
-        Dry::start_with(dir, &[cf])
-    }
-
-    /// As `start`, on several config files (lvsd.toml and conf.d).
-    fn start_with(dir: &std::path::Path, files: &[&std::path::Path]) -> Dry {
-        let (ops, sock, log) = (
-            dir.join("ops.jsonl"),
-            dir.join("control.sock"),
-            dir.join("lvsd.log"),
-        );
-        let child = Kill(
-            lvsd()
-                .args(["run", "--dry-run", "--ops-log"])
-                .arg(&ops)
-                .arg("--control")
-                .arg(&sock)
-                .args(files)
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-        wait_for(&ops, "add-dest");
-        Dry {
-            child,
-            ops,
-            sock,
-            log,
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.0.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([sig, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    /// `lvsd ARGS --control <its socket>`: exit code, stdout then stderr.
-    fn ctl(&self, args: &[&str]) -> (Option<i32>, String) {
-        let out = lvsd()
-            .args(args)
-            .arg("--control")
-            .arg(&self.sock)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    }
-
-    /// SIGINT, and it must exit 0.
-    fn stop(self) {
-        self.signal("-INT");
-        self.stop_wait();
-    }
-
-    /// Waits for the exit (after a signal), which must be 0.
-    fn stop_wait(mut self) {
-        assert!(self.child.0.wait().unwrap().success());
-    }
-}
-
-/// A virtual on port 80 of `vip` with `real`, checked over HTTP.
-fn virtual_block(real: &str, vip: &str) -> String {
-    format!(
-        "virtual={vip}:80\n\treal={real} gate\n\trequest=\"/health\"\n\treceive=\"Service Up\"\n"
-    )
 }
 
 /// An operator edits the config of a running lvsd: a typo is refused by

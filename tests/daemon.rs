@@ -121,7 +121,11 @@ impl Running {
     async fn reload(&self, cfg: Config) -> daemon::ReloadOutcome {
         let (reply, answer) = oneshot::channel();
         self.reload
-            .send(daemon::Reload { config: cfg, reply })
+            .send(daemon::Reload {
+                config: cfg,
+                allow_empty: false,
+                reply,
+            })
             .await
             .unwrap();
         answer.await.unwrap()

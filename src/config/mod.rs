@@ -12,6 +12,7 @@
 pub mod diagnostic;
 mod draft;
 pub mod dump;
+pub mod file;
 pub mod heartbeat;
 mod ldirectord;
 pub mod model;
@@ -119,6 +120,15 @@ impl<'a> Builder<'a> {
     fn path(&mut self, path: &Path) {
         let name: Arc<str> = path.display().to_string().into();
         match Format::of(path) {
+            // A name only a file has (ldirectord.cf, lvsd.toml, ha.cf): a
+            // directory there is a mistake (or an edit half done), not a
+            // conf.d to read as empty.
+            Format::NativeDir if names_a_file(path) => {
+                self.d.error(
+                    Loc::file(&name),
+                    "cannot read file: it is a directory (a conf.d directory is named without .cf, .conf or .toml)",
+                );
+            }
             Format::NativeDir => match std::fs::read_dir(path) {
                 Ok(entries) => {
                     let mut files: Vec<PathBuf> = entries
@@ -147,11 +157,10 @@ impl<'a> Builder<'a> {
                     self.failover = Some(f);
                 }
             }
-            format => match std::fs::read_to_string(path) {
+            format => match file::read_text(path) {
                 Ok(text) => self.text(format, &name, &text),
                 Err(e) => {
-                    self.d
-                        .error(Loc::file(&name), format!("cannot read file: {e}"));
+                    self.d.error(Loc::file(&name), e);
                 }
             },
         }
@@ -182,6 +191,12 @@ impl<'a> Builder<'a> {
             diagnostics: self.d.into_sorted(),
         }
     }
+}
+
+/// Whether `path`'s name is one only a configuration file has.
+fn names_a_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "cf" || e == "conf" || e == "toml")
 }
 
 /// Reads the named files (or [`DEFAULT_FILES`] when none is named) into

@@ -544,16 +544,13 @@ pub(crate) fn build_failover(
 fn read_authkeys(path: &Path, at: &Loc, d: &mut Diagnostics) -> Option<AuthKeys> {
     use std::os::unix::fs::PermissionsExt;
     let name: Arc<str> = path.display().to_string().into();
-    match std::fs::read_to_string(path) {
+    match super::file::read_text(path) {
         Ok(text) => {
             let mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode());
             heartbeat::parse_authkeys(&name, path, &text, mode, d)
         }
         Err(e) => {
-            d.error(
-                at.clone(),
-                format!("cannot read authkeys {}: {e}", path.display()),
-            );
+            d.error(at.clone(), format!("authkeys {}: {e}", path.display()));
             None
         }
     }

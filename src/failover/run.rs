@@ -349,7 +349,7 @@ pub async fn run(
                     // (the daemon's commands never reach here)
                     Command::Status
                     | Command::StatusJson
-                    | Command::Reload
+                    | Command::Reload { .. }
                     | Command::Drain(_)
                     | Command::Enable(_)
                     | Command::KeepTable => Vec::new(),
