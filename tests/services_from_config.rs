@@ -4,8 +4,13 @@
 //! packages, on 127.0.0.1). Each case follows the real up, down (frozen:
 //! SIGSTOP, the deadline passes), up again (SIGCONT) and down (stopped)
 //! through the ops log. Covered: mysql, pgsql, dns (UDP and TCP), ldap,
-//! ftp, smtp, pop, imap, nntp, radius, sip (UDP and TCP), simpletcp; where
-//! ldirectord users write request with or without a leading `/`, both.
+//! ftp, smtp, submission, pop, imap, nntp, radius, sip (UDP and TCP),
+//! simpletcp; where ldirectord users write request with or without a
+//! leading `/`, both. Where a check logs in (mysql, pgsql, ldap, ftp, pop,
+//! imap), a wrong password (an operator's edit, reloaded) takes the real
+//! down with the server's refusal in lvsd's log, and the right one brings
+//! it back. (TLS ports: services_tls_from_config.rs; http, https,
+//! connect, external, ping: services_http_from_config.rs.)
 //!
 //! Found by walking this path: every mysql/pgsql check from a config file
 //! sent ldirectord's leading `/` with its query (checkers/tests call the
@@ -13,60 +18,13 @@
 #![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
 
 #[path = "support/servers.rs"]
 mod servers;
 use servers::Server;
-
-/// A dry-run lvsd, killed when dropped.
-struct Lvsd {
-    child: Child,
-    ops: PathBuf,
-    log: PathBuf,
-}
-
-impl Lvsd {
-    fn start(dir: &Path, conf: &Path) -> Lvsd {
-        let (ops, log) = (dir.join("ops.jsonl"), dir.join("lvsd.log"));
-        let _ = std::fs::remove_file(&ops);
-        let child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
-            .args(["run", "--dry-run", "--ops-log"])
-            .arg(&ops)
-            .arg("--control")
-            .arg(dir.join("control.sock"))
-            .arg(conf)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Lvsd { child, ops, log }
-    }
-
-    /// Waits (up to 15 s) until the ops log has `n` lines with `op`.
-    fn wait_ops(&self, op: &str, n: usize, what: &str) {
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&self.ops).unwrap_or_default();
-            if text.matches(&format!("\"op\":\"{op}\"")).count() >= n {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "{what}: no {n}× {op} in the ops log:\n{text}\nlvsd's log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Lvsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "support/from_config.rs"]
+mod from_config;
+use from_config::{Spec, credentials, follow, keys};
 
 /// The ldirectord.cf an operator writes for a SQL real, the query with or
 /// without ldirectord's `/`, and its lvsd.toml twin.
@@ -114,29 +72,36 @@ fn sql_configs(service: &str, s: &Server, port: &str, dir: &Path) -> Vec<PathBuf
     out
 }
 
-/// Up, frozen (down), thawed (up), stopped (down), through the binary.
-fn follow(s: &Server, confs: &[PathBuf], dir: &Path) {
-    let last = confs.len() - 1;
-    for (i, conf) in confs.iter().enumerate() {
-        let what = conf.display().to_string();
-        let d = Lvsd::start(dir, conf);
-        d.wait_ops("add-dest", 1, &what);
-        s.signal("-STOP");
-        d.wait_ops("del-dest", 1, &what);
-        s.signal("-CONT");
-        d.wait_ops("add-dest", 2, &what);
-        if i == last {
-            s.down();
-            d.wait_ops("del-dest", 2, &what);
-        }
-    }
+/// A wrong password in an operator's edit of a SQL check: down with the
+/// server's refusal in lvsd's log, up again once put right.
+fn sql_credentials(service: &str, s: &Server, port: &str, dir: &Path, reason: &str) {
+    let spec = Spec::new(
+        service,
+        port,
+        "tcp",
+        keys(&[
+            ("login", s.var("USER")),
+            ("passwd", s.var("PASSWORD")),
+            ("database", s.var("DATABASE")),
+            ("request", s.var("QUERY")),
+        ]),
+    );
+    credentials(
+        dir,
+        "login.cf",
+        &spec.cf(true),
+        &spec.with_passwd("wr0ng").cf(true),
+        &["down after", "connecting", reason],
+    );
 }
 
 #[test]
 fn mysql_from_ldirectord_cf_and_lvsd_toml_against_mariadb() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::up("mysql");
-    let confs = sql_configs("mysql", &s, s.var("MYSQL_PORT"), dir.path());
+    let port = s.var("MYSQL_PORT");
+    sql_credentials("mysql", &s, port, dir.path(), "Access denied");
+    let confs = sql_configs("mysql", &s, port, dir.path());
     follow(&s, &confs, dir.path());
 }
 
@@ -144,92 +109,16 @@ fn mysql_from_ldirectord_cf_and_lvsd_toml_against_mariadb() {
 fn pgsql_from_ldirectord_cf_and_lvsd_toml_against_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::up("pgsql");
-    let confs = sql_configs("pgsql", &s, s.var("PGSQL_PORT"), dir.path());
+    let port = s.var("PGSQL_PORT");
+    sql_credentials(
+        "pgsql",
+        &s,
+        port,
+        dir.path(),
+        "password authentication failed",
+    );
+    let confs = sql_configs("pgsql", &s, port, dir.path());
     follow(&s, &confs, dir.path());
-}
-
-/// A virtual service as an operator writes it: `service`, the real's
-/// `port`, its `protocol` (tcp or udp) and the other keys (request,
-/// receive, login, passwd, database, secret, checkport) in order.
-struct Spec<'a> {
-    service: &'a str,
-    port: &'a str,
-    protocol: &'a str,
-    keys: Vec<(&'a str, String)>,
-}
-
-impl Spec<'_> {
-    /// The ldirectord.cf line of one key: strings quoted, the way
-    /// ldirectord users write them; with `slash`, request gets the `/`
-    /// ldirectord users often write.
-    fn cf_line(key: &str, value: &str, slash: bool) -> String {
-        match key {
-            "checkport" => format!("\t{key}={value}\n"),
-            "request" if slash => format!("\t{key}=\"/{value}\"\n"),
-            _ => format!("\t{key}=\"{value}\"\n"),
-        }
-    }
-
-    fn cf(&self, slash: bool) -> String {
-        let mut t = format!(
-            "checkinterval=1\nchecktimeout=2\nnegotiatetimeout=2\nquiescent=no\n\n\
-             virtual=192.0.2.10:{port}\n\
-             \treal=127.0.0.1:{port} gate\n\
-             \tservice={service}\n",
-            port = self.port,
-            service = self.service
-        );
-        if self.protocol != "tcp" {
-            t += &format!("\tprotocol={}\n", self.protocol);
-        }
-        for (k, v) in &self.keys {
-            t += &Self::cf_line(k, v, slash);
-        }
-        t
-    }
-
-    fn toml(&self) -> String {
-        let mut t = format!(
-            "[global]\ncheckinterval = 1\nchecktimeout = 2\nnegotiatetimeout = 2\nquiescent = false\n\n\
-             [[virtual]]\naddress = \"192.0.2.10:{port}\"\nservice = \"{service}\"\n",
-            port = self.port,
-            service = self.service
-        );
-        if self.protocol != "tcp" {
-            t += &format!("protocol = \"{}\"\n", self.protocol);
-        }
-        for (k, v) in &self.keys {
-            if *k == "checkport" {
-                t += &format!("{k} = {v}\n");
-            } else {
-                // A literal string: regexes keep their backslashes.
-                t += &format!("{k} = '{v}'\n");
-            }
-        }
-        t += &format!("real = [\"127.0.0.1:{} gate\"]\n", self.port);
-        t
-    }
-
-    /// Writes NAME.cf (and, with `slash`, NAME-slash.cf: the request with
-    /// a leading `/`) and NAME.toml into `dir`; returns their paths.
-    fn write(&self, dir: &Path, name: &str, slash: bool) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut put = |file: String, text: String| {
-            let p = dir.join(file);
-            std::fs::write(&p, text).unwrap();
-            out.push(p);
-        };
-        put(format!("{name}.cf"), self.cf(false));
-        if slash {
-            put(format!("{name}-slash.cf"), self.cf(true));
-        }
-        put(format!("{name}.toml"), self.toml());
-        out
-    }
-}
-
-fn keys<'a>(pairs: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
-    pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
 
 #[test]
@@ -244,6 +133,7 @@ fn dns_from_ldirectord_cf_and_lvsd_toml_against_unbound() {
             port,
             protocol,
             keys: keys(&[("request", s.var("NAME")), ("receive", s.var("ADDRESS"))]),
+            real_check: None,
         };
         confs.extend(spec.write(dir.path(), protocol, true));
     }
@@ -264,7 +154,15 @@ fn ldap_from_ldirectord_cf_and_lvsd_toml_against_slapd() {
             ("request", s.var("BASE")),
             ("receive", "^cn=health,"),
         ]),
+        real_check: None,
     };
+    credentials(
+        dir.path(),
+        "ldap-login.cf",
+        &spec.cf(false),
+        &spec.with_passwd("wr0ng").cf(false),
+        &["down after", "ldap 127.0.0.1", "bind as `uid=checker"],
+    );
     let confs = spec.write(dir.path(), "ldap", true);
     follow(&s, &confs, dir.path());
 }
@@ -283,22 +181,33 @@ fn ftp_from_ldirectord_cf_and_lvsd_toml_against_vsftpd() {
             ("request", s.var("FILE")),
             ("receive", "Service Up"),
         ]),
+        real_check: None,
     };
+    // vsftpd's PAM answers a wrong password after its failure delay (about
+    // 2 s): the check waits longer than that, so the reason is the 530.
+    let slow = |t: String| t.replace("negotiatetimeout=2", "negotiatetimeout=6");
+    credentials(
+        dir.path(),
+        "ftp-login.cf",
+        &slow(spec.cf(false)),
+        &slow(spec.with_passwd("wr0ng").cf(false)),
+        &["down after", "ftp 127.0.0.1", "the answer to PASS: `530"],
+    );
     let confs = spec.write(dir.path(), "ftp", true);
     follow(&s, &confs, dir.path());
 }
 
 #[test]
-fn smtp_from_ldirectord_cf_and_lvsd_toml_against_exim() {
+fn smtp_and_submission_from_ldirectord_cf_and_lvsd_toml_against_exim() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::up("smtp");
-    let spec = Spec {
-        service: "smtp",
-        port: s.var("SMTP_PORT"),
-        protocol: "tcp",
-        keys: Vec::new(),
-    };
-    let confs = spec.write(dir.path(), "smtp", false);
+    let mut confs = Vec::new();
+    // submission: exim's port 587-style listener (STARTTLS and AUTH
+    // offered); ldirectord's check_smtp, like lvsd's, only greets.
+    for (service, port) in [("smtp", "SMTP_PORT"), ("submission", "SUBMISSION_PORT")] {
+        let spec = Spec::new(service, s.var(port), "tcp", Vec::new());
+        confs.extend(spec.write(dir.path(), service, false));
+    }
     follow(&s, &confs, dir.path());
 }
 
@@ -307,13 +216,23 @@ fn pop_and_imap_from_ldirectord_cf_and_lvsd_toml_against_dovecot() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::up("dovecot");
     let mut confs = Vec::new();
-    for (service, port) in [("pop", "POP3_PORT"), ("imap", "IMAP_PORT")] {
-        let spec = Spec {
+    for (service, port, reason) in [
+        ("pop", "POP3_PORT", "the answer to PASS: `-ERR"),
+        ("imap", "IMAP_PORT", "the answer to LOGIN: `a1 NO"),
+    ] {
+        let spec = Spec::new(
             service,
-            port: s.var(port),
-            protocol: "tcp",
-            keys: keys(&[("login", s.var("USER")), ("passwd", s.var("PASSWORD"))]),
-        };
+            s.var(port),
+            "tcp",
+            keys(&[("login", s.var("USER")), ("passwd", s.var("PASSWORD"))]),
+        );
+        credentials(
+            dir.path(),
+            &format!("{service}-login.cf"),
+            &spec.cf(false),
+            &spec.with_passwd("wr0ng").cf(false),
+            &["down after", &format!("{service} 127.0.0.1"), reason],
+        );
         confs.extend(spec.write(dir.path(), service, false));
     }
     follow(&s, &confs, dir.path());
@@ -328,6 +247,7 @@ fn nntp_from_ldirectord_cf_and_lvsd_toml_against_leafnode() {
         port: s.var("NNTP_PORT"),
         protocol: "tcp",
         keys: Vec::new(),
+        real_check: None,
     };
     let confs = spec.write(dir.path(), "nntp", false);
     follow(&s, &confs, dir.path());
@@ -346,6 +266,7 @@ fn radius_from_ldirectord_cf_and_lvsd_toml_against_freeradius() {
             ("passwd", s.var("PASSWORD")),
             ("secret", s.var("SECRET")),
         ]),
+        real_check: None,
     };
     let confs = spec.write(dir.path(), "radius", false);
     follow(&s, &confs, dir.path());
@@ -362,6 +283,7 @@ fn sip_from_ldirectord_cf_and_lvsd_toml_against_kamailio() {
             port: s.var("SIP_PORT"),
             protocol,
             keys: keys(&[("login", "ldirectord@lvsd")]),
+            real_check: None,
         };
         confs.extend(spec.write(dir.path(), protocol, false));
     }
@@ -379,6 +301,7 @@ fn simpletcp_from_ldirectord_cf_and_lvsd_toml_against_leafnode() {
         port: s.var("NNTP_PORT"),
         protocol: "tcp",
         keys: keys(&[("request", "QUIT\\n"), ("receive", "^205")]),
+        real_check: None,
     };
     let confs = spec.write(dir.path(), "simpletcp", true);
     follow(&s, &confs, dir.path());
