@@ -109,7 +109,8 @@ pub struct HaCfParser {
     logfacility: Option<String>,
     logfile: Option<PathBuf>,
     debugfile: Option<PathBuf>,
-    use_logd: bool,
+    /// As written, with its place.
+    use_logd: Option<(bool, Loc)>,
     debug: u8,
     realtime: bool,
     watchdog: Option<PathBuf>,
@@ -184,7 +185,7 @@ impl HaCfParser {
             logfacility: None,
             logfile: None,
             debugfile: None,
-            use_logd: false,
+            use_logd: None,
             debug: 0,
             realtime: true,
             watchdog: None,
@@ -559,7 +560,7 @@ impl HaCfParser {
             "use_logd" | "realtime" => {
                 if need(1, d) {
                     match boolean(args[0]) {
-                        Some(b) if key == "use_logd" => self.use_logd = b,
+                        Some(b) if key == "use_logd" => self.use_logd = Some((b, at(1))),
                         Some(b) => self.realtime = b,
                         None => {
                             d.error(
@@ -612,6 +613,23 @@ impl HaCfParser {
             )
             .hint("heartbeat refuses this too; raise deadtime or lower keepalive");
         }
+        // heartbeat's check_logd_usage: with no logfile, debugfile or
+        // logfacility it logs through ha_logd (use_logd defaults to yes),
+        // and refuses use_logd off.
+        let no_log =
+            self.logfile.is_none() && self.debugfile.is_none() && self.logfacility.is_none();
+        let use_logd = match &self.use_logd {
+            None => no_log,
+            Some((false, loc)) if no_log => {
+                d.error(
+                    loc.clone(),
+                    "use_logd off with no logfile, debugfile or logfacility: heartbeat would log nowhere",
+                )
+                .hint("heartbeat refuses this too (\"No log entry found in ha.cf and use_logd is set to off\"); name a logfile or a logfacility");
+                false
+            }
+            Some((b, _)) => *b,
+        };
         let warntime = self.warntime.as_ref().map_or(deadtime / 2, |x| x.0);
         if let Some((w, loc)) = &self.warntime
             && *w >= deadtime
@@ -703,10 +721,16 @@ impl HaCfParser {
             respawn: self.respawn,
             apiauth: self.apiauth,
             crm: self.crm,
+            // heartbeat's init_config: with a facility, an unnamed
+            // logfile or debugfile is /dev/null (syslog gets the lines).
+            logfile: self
+                .logfile
+                .or_else(|| self.logfacility.is_some().then(|| "/dev/null".into())),
+            debugfile: self
+                .debugfile
+                .or_else(|| self.logfacility.is_some().then(|| "/dev/null".into())),
             logfacility: self.logfacility,
-            logfile: self.logfile,
-            debugfile: self.debugfile,
-            use_logd: self.use_logd,
+            use_logd,
             debug: self.debug,
             realtime: self.realtime,
             watchdog: self.watchdog,
@@ -1102,10 +1126,10 @@ pub fn read_dir(hacf: &Path, names: &Names, d: &mut Diagnostics) -> Option<Failo
     let dir = hacf.parent().unwrap_or(Path::new("."));
     let read = |p: &Path, d: &mut Diagnostics| -> Option<(Arc<str>, String)> {
         let name: Arc<str> = p.display().to_string().into();
-        match std::fs::read_to_string(p) {
+        match super::file::read_text(p) {
             Ok(t) => Some((name, t)),
             Err(e) => {
-                d.error(Loc::file(&name), format!("cannot read file: {e}"));
+                d.error(Loc::file(&name), e);
                 None
             }
         }
@@ -1192,7 +1216,8 @@ mod tests {
         );
         assert_eq!(h.auto_failback, AutoFailback::On);
         assert_eq!(h.autojoin, "none");
-        assert!(h.realtime && !h.crm && !h.use_logd);
+        // No log line at all: heartbeat's default is ha_logd.
+        assert!(h.realtime && !h.crm && h.use_logd);
         assert_eq!(
             h.media,
             [Medium::Bcast {
@@ -1568,6 +1593,20 @@ crm             no
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(h.auto_failback, AutoFailback::On);
         assert!(!h.realtime);
+        // No logfile, debugfile or logfacility: heartbeat logs through
+        // ha_logd, and refuses use_logd off.
+        assert!(h.use_logd && h.logfile.is_none());
+        let (h, _) = hacf("bcast eth0\nnode a\nauto_failback on\nlogfacility local0\n");
+        assert!(!h.use_logd);
+        assert_eq!(h.logfile, Some(PathBuf::from("/dev/null")));
+        assert_eq!(h.debugfile, Some(PathBuf::from("/dev/null")));
+        let (_, diags) = hacf("bcast eth0\nnode a\nauto_failback on\nuse_logd off\n");
+        assert_eq!(
+            diags,
+            [
+                "ha.cf:4:10: error: use_logd off with no logfile, debugfile or logfacility: heartbeat would log nowhere"
+            ]
+        );
         let (h, diags) = hacf("bcast eth0\nnode a\nauto_failback legacy\n");
         assert_eq!(h.auto_failback, AutoFailback::Legacy);
         assert_eq!(
