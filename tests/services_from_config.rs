@@ -24,7 +24,7 @@ mod servers;
 use servers::Server;
 #[path = "support/from_config.rs"]
 mod from_config;
-use from_config::{Spec, credentials, follow, keys};
+use from_config::{Lvsd, Spec, credentials, follow, keys};
 
 /// The ldirectord.cf an operator writes for a SQL real, the query with or
 /// without ldirectord's `/`, and its lvsd.toml twin.
@@ -163,6 +163,19 @@ fn ldap_from_ldirectord_cf_and_lvsd_toml_against_slapd() {
         &spec.with_passwd("wr0ng").cf(false),
         &["down after", "ldap 127.0.0.1", "bind as `uid=checker"],
     );
+    // login without passwd: check_ldap binds anonymously then (slapd
+    // refuses a DN with an empty password: "unauthenticated bind").
+    let anon = Spec::new(
+        "ldap",
+        s.var("LDAP_PORT"),
+        "tcp",
+        keys(&[("login", s.var("BIND_DN")), ("request", s.var("BASE"))]),
+    );
+    let conf = dir.path().join("ldap-anon.cf");
+    std::fs::write(&conf, anon.cf(false)).unwrap();
+    let d = Lvsd::start(dir.path(), &conf);
+    d.wait_ops("add-dest", 1, "login without passwd");
+    drop(d);
     let confs = spec.write(dir.path(), "ldap", true);
     follow(&s, &confs, dir.path());
 }
