@@ -136,7 +136,7 @@ impl Write for Line {
             }
             Some(LogTarget::Syslog(facility)) => {
                 let msg = syslog_line(
-                    facility_code(facility).unwrap_or(1),
+                    facility.code(),
                     self.severity,
                     &ctime(SystemTime::now()),
                     std::process::id(),
@@ -172,16 +172,6 @@ pub fn append(path: &PathBuf, text: &str) -> std::io::Result<()> {
         .append(true)
         .open(path)?
         .write_all(text.as_bytes())
-}
-
-/// A syslog facility's code (`local0` = 16); None for an unknown name.
-pub fn facility_code(name: &str) -> Option<u32> {
-    const NAMES: [&str; 24] = [
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-        "authpriv", "ftp", "ntp", "security", "console", "cron2", "local0", "local1", "local2",
-        "local3", "local4", "local5", "local6", "local7",
-    ];
-    NAMES.iter().position(|n| *n == name).map(|i| i as u32)
 }
 
 /// Perl's `scalar localtime`: `Sun Nov 29 03:40:02 2026`, in the local
@@ -221,9 +211,14 @@ mod tests {
 
     #[test]
     fn facilities() {
-        assert_eq!(facility_code("local0"), Some(16));
-        assert_eq!(facility_code("daemon"), Some(3));
-        assert_eq!(facility_code("local9"), None);
+        use crate::config::Facility;
+        assert_eq!(Facility::parse("local0").map(Facility::code), Some(16));
+        assert_eq!(Facility::parse("daemon").map(Facility::code), Some(3));
+        assert_eq!(Facility::parse("local9"), None);
+        assert_eq!(
+            Facility::parse("local7").map(Facility::name),
+            Some("local7")
+        );
     }
 
     #[test]

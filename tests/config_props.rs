@@ -47,7 +47,9 @@ fn alerts() -> impl Strategy<Value = Alerts> {
         prop::collection::vec(word().prop_map(|w| format!("{w}@example.com")), 0..3),
         0u64..100_000,
         any::<[bool; 4]>(),
-        prop::option::of(word().prop_map(|w| format!("{w}.example.com"))),
+        prop::option::of(word().prop_map(|w| {
+            lvsd::config::SmtpServer::parse(&format!("{w}.example.com")).expect("a host name")
+        })),
     )
         .prop_map(|(emailalert, emailalertfreq, s, smtp)| Alerts {
             emailalert,
@@ -364,7 +366,9 @@ fn config_model() -> impl Strategy<Value = Config> {
                         fallback6: None,
                         fallbackcommand: None,
                         logfile: Some(if b[1] {
-                            LogTarget::Syslog("local0".into())
+                            LogTarget::Syslog(
+                                lvsd::config::Facility::parse("local0").expect("a facility"),
+                            )
                         } else {
                             LogTarget::File("/var/log/lvsd.log".into())
                         }),

@@ -38,7 +38,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Recipient {
     /// The `smtp` setting (None: localhost).
-    pub server: Option<String>,
+    pub server: Option<crate::config::SmtpServer>,
     /// `emailalertfrom` (None: root@director).
     pub from: Option<String>,
     /// The address.
@@ -430,7 +430,7 @@ mod tests {
             emailalert: to.iter().map(|s| (*s).to_owned()).collect(),
             emailalertfreq: freq,
             emailalertstatus: AlertStatus::ALL,
-            smtp: Some("127.0.0.1:25".into()),
+            smtp: crate::config::SmtpServer::parse("127.0.0.1:25").ok(),
         }
     }
 

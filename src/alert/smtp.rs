@@ -1,16 +1,9 @@
-//! Sending alert mails: the `smtp` setting, and a bounded queue per
-//! server with retries.
-//!
-//! `smtp` is ldirectord's `host` (port 25) or `host:port`, or a URL for
-//! what ldirectord could not do: `smtp://[user:password@]host[:port]` and
-//! `smtps://...` (TLS from the first byte, port 465), with options
-//! `?tls=none|opportunistic|required` and `&ca=/path/to/ca.pem` (a CA to
-//! trust beside the system's). STARTTLS is used when the server offers it
-//! (`opportunistic`, the default), and the server's certificate is then
-//! verified. Unset: the MTA on localhost:25, as ldirectord's sendmail.
+//! Sending alert mails through the `smtp` setting (read by
+//! [`crate::config::SmtpServer`]), a bounded queue per server with
+//! retries. STARTTLS is used when the server offers it (`opportunistic`,
+//! the default), and the server's certificate is then verified.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,177 +13,41 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::mpsc;
 
 use super::{Mail, Recipient};
+use crate::config::{SmtpServer, TlsMode};
 
-/// How a connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Never TLS.
-    None,
-    /// STARTTLS when the server offers it.
-    Opportunistic,
-    /// STARTTLS, or no mail.
-    Required,
-    /// TLS from the first byte (`smtps://`).
-    Wrapper,
-}
-
-/// A parsed `smtp` setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Server {
-    /// Host name or address.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// TLS.
-    pub tls: TlsMode,
-    /// AUTH user and password.
-    pub login: Option<(String, String)>,
-    /// A CA certificate (PEM) to trust beside the system's.
-    pub ca: Option<PathBuf>,
-}
-
-impl Server {
-    /// Reads an `smtp` setting; the error says what is wrong.
-    pub fn parse(s: &str) -> Result<Server, String> {
-        let (scheme, rest) = match s.split_once("://") {
-            Some((scheme, rest)) => (Some(scheme), rest),
-            None => (None, s),
-        };
-        let (mut tls, default_port) = match scheme {
-            None | Some("smtp") => (TlsMode::Opportunistic, 25),
-            Some("smtps") => (TlsMode::Wrapper, 465),
-            Some(other) => return Err(format!("unknown scheme `{other}://` (smtp or smtps)")),
-        };
-        let (rest, query) = match rest.split_once('?') {
-            Some((r, q)) if scheme.is_some() => (r, Some(q)),
-            _ => (rest, None),
-        };
-        let (login, hostport) = match rest.rsplit_once('@') {
-            Some((l, h)) if scheme.is_some() => {
-                let (u, p) = l.split_once(':').ok_or("write user:password@host")?;
-                (Some((decode(u)?, decode(p)?)), h)
-            }
-            _ => (None, rest),
-        };
-        let hostport = hostport.trim_end_matches('/');
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or("missing `]`")?;
-            match after.strip_prefix(':') {
-                Some(p) => (h, Some(p)),
-                None if after.is_empty() => (h, None),
-                None => return Err(format!("unexpected `{after}` after the address")),
-            }
-        } else if hostport.matches(':').count() > 1 {
-            (hostport, None) // a bare IPv6 address
-        } else {
-            match hostport.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            }
-        };
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b))
-        {
-            return Err(format!("invalid host `{host}`"));
+/// A transport for `server`, saying `hello` in EHLO.
+fn transport(
+    server: &SmtpServer,
+    hello: &str,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let params = || -> Result<TlsParameters, String> {
+        let mut b = TlsParameters::builder(server.host.clone());
+        if let Some(path) = &server.ca {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("reading the CA {}: {e}", path.display()))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| format!("the CA {}: {e}", path.display()))?;
+            b = b.add_root_certificate(cert);
         }
-        let port = match port {
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or(format!("invalid port `{p}`"))?,
-            None => default_port,
-        };
-        let mut ca = None;
-        for kv in query.into_iter().flat_map(|q| q.split('&')) {
-            match kv.split_once('=') {
-                Some(("tls", "none")) if tls != TlsMode::Wrapper => tls = TlsMode::None,
-                Some(("tls", "opportunistic")) if tls != TlsMode::Wrapper => {
-                    tls = TlsMode::Opportunistic
-                }
-                Some(("tls", "required")) if tls != TlsMode::Wrapper => tls = TlsMode::Required,
-                Some(("ca", path)) if path.starts_with('/') => ca = Some(PathBuf::from(path)),
-                _ => {
-                    return Err(format!(
-                        "unknown option `{kv}` (tls=none|opportunistic|required for smtp://, ca=/absolute/path.pem)"
-                    ));
-                }
-            }
-        }
-        if login.is_some() && tls == TlsMode::None {
-            return Err("a password is never sent without TLS: drop tls=none".into());
-        }
-        Ok(Server {
-            host: host.to_owned(),
-            port,
-            tls,
-            login,
-            ca,
-        })
+        b.build_rustls().map_err(|e| format!("TLS: {e}"))
+    };
+    let tls = match server.tls {
+        TlsMode::None => Tls::None,
+        TlsMode::Opportunistic => Tls::Opportunistic(params()?),
+        TlsMode::Required => Tls::Required(params()?),
+        TlsMode::Wrapper => Tls::Wrapper(params()?),
+    };
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host.clone())
+        .port(server.port)
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(30)))
+        .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
+            hello.to_owned(),
+        ));
+    if let Some((u, p)) = &server.login {
+        b = b.credentials(Credentials::new(u.clone(), p.clone()));
     }
-
-    /// `host:port`, for log lines (never the password).
-    pub fn name(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
-    fn transport(&self, hello: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-        let params = || -> Result<TlsParameters, String> {
-            let mut b = TlsParameters::builder(self.host.clone());
-            if let Some(path) = &self.ca {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("reading the CA {}: {e}", path.display()))?;
-                let cert = Certificate::from_pem(&pem)
-                    .map_err(|e| format!("the CA {}: {e}", path.display()))?;
-                b = b.add_root_certificate(cert);
-            }
-            b.build_rustls().map_err(|e| format!("TLS: {e}"))
-        };
-        let tls = match self.tls {
-            TlsMode::None => Tls::None,
-            TlsMode::Opportunistic => Tls::Opportunistic(params()?),
-            TlsMode::Required => Tls::Required(params()?),
-            TlsMode::Wrapper => Tls::Wrapper(params()?),
-        };
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.clone())
-            .port(self.port)
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(30)))
-            .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
-                hello.to_owned(),
-            ));
-        if let Some((u, p)) = &self.login {
-            b = b.credentials(Credentials::new(u.clone(), p.clone()));
-        }
-        Ok(b.build())
-    }
-}
-
-/// `%40` and the like in a URL's user or password.
-fn decode(s: &str) -> Result<String, String> {
-    let mut out = Vec::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("bad %-escape in user or password")?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "user or password is not UTF-8".into())
+    Ok(b.build())
 }
 
 /// How many mails wait for one server before new ones are dropped.
@@ -202,7 +59,7 @@ pub const GIVE_UP: Duration = Duration::from_secs(24 * 3600);
 pub struct Outbox {
     director: String,
     metrics: Option<Arc<crate::metrics::Metrics>>,
-    queues: HashMap<Option<String>, (mpsc::Sender<Mail>, tokio::task::JoinHandle<()>)>,
+    queues: HashMap<Option<SmtpServer>, (mpsc::Sender<Mail>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Outbox {
@@ -240,7 +97,10 @@ impl Outbox {
                     "alert mail to {} dropped: {} mails already wait for {} (subject: {})",
                     mail.recipient.to,
                     QUEUE,
-                    mail.recipient.server.as_deref().unwrap_or("localhost:25"),
+                    mail.recipient
+                        .server
+                        .as_ref()
+                        .map_or_else(|| "localhost:25".to_owned(), SmtpServer::name),
                     mail.subject
                 );
                 if let Some(m) = &self.metrics {
@@ -269,19 +129,19 @@ impl Outbox {
 
 /// One server's queue: each mail until it is sent, with backoff.
 async fn deliver(
-    server: Option<String>,
+    server: Option<SmtpServer>,
     mut rx: mpsc::Receiver<Mail>,
     director: String,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 ) {
-    let spec = server.as_deref().unwrap_or("localhost:25");
-    let transport = Server::parse(spec).and_then(|s| Ok((s.name(), s.transport(&director)?)));
-    let (name, transport) = match transport {
+    let server = server.unwrap_or_else(SmtpServer::localhost);
+    let name = server.name();
+    let transport = match transport(&server, &director) {
         Ok(t) => t,
         Err(e) => {
-            // The config check refuses what parse refuses; a CA that
-            // cannot be read ends here.
-            tracing::error!("alerts: smtp `{spec}`: {e}; its mails are dropped");
+            // A CA that cannot be read (the setting itself was read with
+            // the config).
+            tracing::error!("alerts: smtp `{name}`: {e}; its mails are dropped");
             while let Some(m) = rx.recv().await {
                 tracing::error!("alert mail to {} dropped: {}", m.recipient.to, m.subject);
                 if let Some(mx) = &metrics {
@@ -364,42 +224,6 @@ fn message(mail: &Mail, director: &str) -> Result<Message, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn smtp_settings() {
-        let s = Server::parse("mail.example.org").unwrap();
-        assert_eq!(
-            (s.host.as_str(), s.port, s.tls),
-            ("mail.example.org", 25, TlsMode::Opportunistic)
-        );
-        let s = Server::parse("192.0.2.1:2525").unwrap();
-        assert_eq!((s.host.as_str(), s.port), ("192.0.2.1", 2525));
-        let s = Server::parse("[2001:db8::1]:587").unwrap();
-        assert_eq!(
-            (s.host.as_str(), s.port, s.name()),
-            ("2001:db8::1", 587, "[2001:db8::1]:587".into())
-        );
-        let s =
-            Server::parse("smtp://alerts:p%40ss@mx:587?tls=required&ca=/etc/lvsd/ca.pem").unwrap();
-        assert_eq!(s.login, Some(("alerts".into(), "p@ss".into())));
-        assert_eq!((s.port, s.tls), (587, TlsMode::Required));
-        assert_eq!(s.ca, Some(PathBuf::from("/etc/lvsd/ca.pem")));
-        let s = Server::parse("smtps://mx").unwrap();
-        assert_eq!((s.port, s.tls), (465, TlsMode::Wrapper));
-        for bad in [
-            "",
-            "mx:0",
-            "mx:99999",
-            "pop3://mx",
-            "smtp://mx?tls=maybe",
-            "smtp://u:p@mx?tls=none",
-            "smtp://user@mx",
-            "mx host",
-            "smtp://mx?ca=relative.pem",
-        ] {
-            assert!(Server::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn a_bare_recipient_is_qualified_with_the_director() {

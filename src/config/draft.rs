@@ -43,7 +43,7 @@ pub(crate) struct Inherit {
     pub emailalert: Option<Vec<String>>,
     pub emailalertfreq: Option<u64>,
     pub emailalertstatus: Option<AlertStatus>,
-    pub smtp: Option<String>,
+    pub smtp: Option<super::SmtpServer>,
 }
 
 /// The global section as written.
@@ -357,9 +357,9 @@ fn alert_status(v: &Value, d: &mut Diagnostics) -> Option<AlertStatus> {
     Some(s)
 }
 
-fn smtp_server(v: &Value, d: &mut Diagnostics) -> Option<String> {
-    match crate::alert::smtp::Server::parse(&v.text) {
-        Ok(_) => Some(v.text.clone()),
+fn smtp_server(v: &Value, d: &mut Diagnostics) -> Option<super::SmtpServer> {
+    match super::SmtpServer::parse(&v.text) {
+        Ok(s) => Some(s),
         Err(e) => {
             d.error(
                 v.loc.clone(),
@@ -599,8 +599,8 @@ pub(crate) fn set_global(
             g.logfile = non_empty(key, v, d).and_then(|s| {
                 if s.starts_with('/') {
                     Some(LogTarget::File(s.into()))
-                } else if crate::logs::facility_code(&s).is_some() {
-                    Some(LogTarget::Syslog(s))
+                } else if let Some(f) = super::Facility::parse(&s) {
+                    Some(LogTarget::Syslog(f))
                 } else {
                     d.error(
                         v.loc.clone(),

@@ -18,6 +18,7 @@ mod ldirectord;
 pub mod model;
 pub mod names;
 pub mod native;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, Loc, Severity};
 pub use draft::SCHEDULERS;
 pub use model::*;
 pub use names::Names;
+pub use smtp::{SmtpServer, TlsMode};
 
 /// Where lvsd looks when no file is named.
 pub const DEFAULT_FILES: [&str; 2] = ["/etc/lvsd/lvsd.toml", "/etc/lvsd/conf.d"];

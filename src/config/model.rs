@@ -105,7 +105,47 @@ pub enum LogTarget {
     /// Append to this file.
     File(PathBuf),
     /// Send to syslog with this facility (`logfile="local0"`).
-    Syslog(String),
+    Syslog(Facility),
+}
+
+/// A syslog facility, read once from its name (`local0` = 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facility(u8);
+
+impl Facility {
+    const NAMES: [&'static str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+        "authpriv", "ftp", "ntp", "security", "console", "cron2", "local0", "local1", "local2",
+        "local3", "local4", "local5", "local6", "local7",
+    ];
+
+    /// The facility of this name; None for an unknown one.
+    pub fn parse(name: &str) -> Option<Facility> {
+        Facility::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| u8::try_from(i).ok())
+            .map(Facility)
+    }
+
+    /// Its code (`local0` = 16).
+    pub fn code(self) -> u32 {
+        u32::from(self.0)
+    }
+
+    /// Its name, as written.
+    pub fn name(self) -> &'static str {
+        Facility::NAMES
+            .get(usize::from(self.0))
+            .copied()
+            .unwrap_or("user")
+    }
+}
+
+impl Serialize for Facility {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 /// Mail alert settings (`emailalert*`, `smtp`).
@@ -119,7 +159,7 @@ pub struct Alerts {
     pub emailalertstatus: AlertStatus,
     /// SMTP server: `host[:port]` or an `smtp://`/`smtps://` URL (see
     /// [`crate::alert::smtp`]); unset means localhost:25.
-    pub smtp: Option<String>,
+    pub smtp: Option<super::SmtpServer>,
 }
 
 /// The set of daemon states in which alerts are mailed.

@@ -629,7 +629,7 @@ pub fn write(cfg: &Config) -> String {
     if let Some(l) = &g.logfile {
         let log = match l {
             LogTarget::File(p) => p.display().to_string(),
-            LogTarget::Syslog(f) => f.clone(),
+            LogTarget::Syslog(f) => f.name().to_owned(),
         };
         let _ = writeln!(o, "logfile = {}", q(&log));
     }
@@ -682,7 +682,7 @@ fn write_alerts(o: &mut String, a: &Alerts) {
         q(&a.emailalertstatus.to_ldirectord())
     );
     if let Some(s) = &a.smtp {
-        let _ = writeln!(o, "smtp = {}", q(s));
+        let _ = writeln!(o, "smtp = {}", q(&s.spec));
     }
 }
 
