@@ -42,7 +42,13 @@ pub fn under_journald() -> bool {
 /// Installs the subscriber: RUST_LOG filters (default info); journald or
 /// stderr; and `target`. `cfgname` goes into file lines.
 pub fn init(target: Target, cfgname: String) {
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // rustls-platform-verifier logs an ERROR of its own for every
+    // certificate it refuses: with verifycert=yes on a bad certificate,
+    // one per probe forever. The probe's reason already says it.
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,rustls_platform_verifier=off"))
+    };
     let journald = if under_journald() {
         tracing_journald::layer()
             .map(|l| {

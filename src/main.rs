@@ -361,6 +361,7 @@ fn run(
             notices: notices.clone(),
             metrics: metrics.clone(),
             log_target,
+            last_read: std::sync::Arc::default(),
         };
         let on_change = reloader.clone();
         tokio::spawn(async move { on_change.watch().await });
@@ -550,7 +551,15 @@ struct Reloader {
     notices: lvsd::alert::Notices,
     metrics: Option<std::sync::Arc<lvsd::metrics::Metrics>>,
     log_target: lvsd::logs::Target,
+    /// What the files held when the last reload read them: the watcher
+    /// does not report as news a change a reload (SIGHUP, `lvsd reload`)
+    /// has already read.
+    last_read: std::sync::Arc<std::sync::Mutex<Fingerprint>>,
 }
+
+/// What the files read hold: each path with a hash of its content (None:
+/// missing or not a regular file).
+type Fingerprint = Vec<(PathBuf, Option<u64>)>;
 
 /// The settings of the configuration in force that the reloader uses.
 #[derive(Clone)]
@@ -577,7 +586,7 @@ impl Running {
 /// What the files lvsd reads hold: (path, a hash of the content, None when
 /// missing) for every file, conf.d's entries listed afresh each time. As
 /// ldirectord's MD5: a touch or a rewrite with the same text is no change.
-fn fingerprint(files: &[PathBuf]) -> Vec<(PathBuf, Option<u64>)> {
+fn fingerprint(files: &[PathBuf]) -> Fingerprint {
     use std::hash::{Hash, Hasher};
     let mut paths: Vec<PathBuf> = Vec::new();
     for f in files {
@@ -624,11 +633,7 @@ impl Reloader {
     /// follows editors that rename a new file over the old one, drop-ins
     /// that appear, and files on any filesystem.
     async fn watch(self) {
-        let files = if self.files.is_empty() {
-            config::DEFAULT_FILES.iter().map(PathBuf::from).collect()
-        } else {
-            self.files.clone()
-        };
+        let files = self.watched();
         // Off the runtime's threads: a file on a hung mount must not stall
         // the daemon.
         let look = |files: &Vec<PathBuf>| {
@@ -666,7 +671,11 @@ impl Reloader {
                         .map(|(p, _)| p.clone()),
                 )
                 .collect();
+            let already_read = self.last_read.lock().is_ok_and(|r| *r == last);
             seen = last;
+            if already_read {
+                continue;
+            }
             let running = self.running();
             let list: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
             if running.autoreload {
@@ -697,6 +706,15 @@ impl Reloader {
         }
     }
 
+    /// The paths read: the named ones, else the defaults.
+    fn watched(&self) -> Vec<PathBuf> {
+        if self.files.is_empty() {
+            config::DEFAULT_FILES.iter().map(PathBuf::from).collect()
+        } else {
+            self.files.clone()
+        }
+    }
+
     fn running(&self) -> Running {
         match self.running.lock() {
             Ok(r) => r.clone(),
@@ -709,9 +727,18 @@ impl Reloader {
     /// autoreload) change only with a configuration the daemon applied.
     async fn reload(&self, allow_empty: bool) -> String {
         let _one = self.one_at_a_time.lock().await;
-        let (files, names) = (self.files.clone(), self.names.clone());
-        let loaded = match tokio::task::spawn_blocking(move || config::load(&files, &names)).await {
-            Ok(l) => l,
+        let (files, names, watched) = (self.files.clone(), self.names.clone(), self.watched());
+        let read = tokio::task::spawn_blocking(move || {
+            (fingerprint(&watched), config::load(&files, &names))
+        })
+        .await;
+        let loaded = match read {
+            Ok((seen, l)) => {
+                if let Ok(mut r) = self.last_read.lock() {
+                    *r = seen;
+                }
+                l
+            }
             Err(e) => return format!("error: reading the configuration failed: {e}\n"),
         };
         let mut text = String::new();

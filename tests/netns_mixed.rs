@@ -87,16 +87,9 @@ impl Mixed {
     /// A power cut: every process of the node killed at once and its link
     /// down (the VIP it held stays configured on the dead node).
     fn crash(&mut self, node: usize) {
-        match std::mem::replace(&mut self.nodes[node - 1], Node::Down) {
-            Node::Heartbeat(h) => {
-                h.crash();
-                self.nodes[node - 1] = Node::Heartbeat(h);
-            }
-            Node::Lvsd(mut c) => {
-                c.kill().unwrap();
-                let _ = c.wait();
-            }
-            Node::Down => {}
+        match &self.nodes[node - 1] {
+            Node::Heartbeat(h) => h.crash(),
+            _ => self.kill(node),
         }
         self.lab.link(node, false);
     }

@@ -12,6 +12,19 @@
 
 LVSD_SRV_LOCK=${LVSD_SRV_LOCK:-/tmp/lvsd-test-servers.lock}
 
+# Close what the caller left open beyond stdin/stdout/stderr (a test
+# runner's lock file, a pipe): servers and holders started here outlive
+# this script, and an inherited lock held by a leftover once blocked every
+# `flock` on the machine. (255 is bash's own descriptor for the script.)
+for _fd in /proc/$$/fd/*; do
+    _fd=${_fd##*/}
+    case $_fd in
+    0 | 1 | 2 | 255) ;;
+    *) eval "exec ${_fd}>&-" 2>/dev/null || true ;;
+    esac
+done
+unset _fd
+
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
