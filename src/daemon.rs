@@ -62,6 +62,10 @@ pub struct RunOptions {
     pub monitor: Option<crate::monitor::Monitor>,
     /// Told once the first reconcile is done (systemd's READY).
     pub ready: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// The kernel is a stand-in because this machine has no IPVS (lvsd
+    /// started for failover only): a reload that brings virtual services
+    /// is refused instead of applied to a table nobody serves from.
+    pub without_ipvs: bool,
 }
 
 impl Default for RunOptions {
@@ -73,6 +77,7 @@ impl Default for RunOptions {
             alerts: None,
             metrics: None,
             monitor: None,
+            without_ipvs: false,
             ready: None,
         }
     }
@@ -153,6 +158,8 @@ struct Daemon<K> {
     monitor: Option<crate::monitor::Monitor>,
     /// `lvsd keep-table`: until when a stop leaves the table.
     keep_until: Option<tokio::time::Instant>,
+    /// See [`RunOptions::without_ipvs`].
+    without_ipvs: bool,
 }
 
 /// How long `lvsd keep-table` holds.
@@ -451,6 +458,7 @@ impl<K: Kernel> Daemon<K> {
             metrics: opts.metrics.clone(),
             monitor: opts.monitor.clone(),
             keep_until: None,
+            without_ipvs: opts.without_ipvs,
         };
         d.all_real_gauges();
         d.reconcile().await;
@@ -716,12 +724,35 @@ impl<K: Kernel> Daemon<K> {
             }
             return ReloadOutcome::Unchanged;
         }
+        if self.without_ipvs && !cfg.virtuals.is_empty() {
+            let why = "lvsd started without virtual services on a machine without IPVS (is ip_vs loaded?): virtual services need a restart of lvsd".to_owned();
+            tracing::error!("reload refused, the running configuration stays: {why}");
+            self.refused(why.clone());
+            return ReloadOutcome::Refused(why);
+        }
         // A file emptied or caught half-written reads as valid: taking it
         // would empty the IPVS table. Only an explicit reload does that.
-        if cfg.virtuals.is_empty() && !self.cfg.virtuals.is_empty() && !allow_empty {
-            let why = format!(
-                "the new configuration has no virtual service where the running one has {}: an emptied or half-written file? (`lvsd reload --allow-empty` removes them all)",
+        // The same for a file cut after a `virtual=` line: virtuals but not
+        // one real left.
+        let reals = |c: &Config| c.virtuals.iter().map(|v| v.reals.len()).sum::<usize>();
+        let emptied = if cfg.virtuals.is_empty() && !self.cfg.virtuals.is_empty() {
+            Some(format!(
+                "the new configuration has no virtual service where the running one has {}",
                 self.cfg.virtuals.len()
+            ))
+        } else if reals(&cfg) == 0 && reals(&self.cfg) > 0 {
+            Some(format!(
+                "the new configuration has no real server where the running one has {}",
+                reals(&self.cfg)
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = emptied
+            && !allow_empty
+        {
+            let why = format!(
+                "{what}: an emptied or half-written file? (`lvsd reload --allow-empty` removes them all)"
             );
             tracing::error!("reload refused, the running configuration stays: {why}");
             self.refused(why.clone());

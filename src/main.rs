@@ -273,12 +273,22 @@ fn run(
                 )
             })?)
         } else if c.virtuals.is_empty() {
-            // Failover only (ha.cf without virtual services): no IPVS needed.
-            tracing::info!("no virtual services: the IPVS table is not used");
-            Chosen::None(lvsd::ipvs::MemoryKernel::new())
+            // Failover only (ha.cf without virtual services): IPVS is used
+            // when the machine has it (a reload may bring virtuals), else
+            // not needed.
+            match NetlinkKernel::open() {
+                Ok(k) => Chosen::Netlink(k),
+                Err(e) => {
+                    tracing::info!(
+                        "no virtual services, and no IPVS here ({e}): the IPVS table is not used"
+                    );
+                    Chosen::None(lvsd::ipvs::MemoryKernel::new())
+                }
+            }
         } else {
             Chosen::Netlink(NetlinkKernel::open()?)
         };
+        let without_ipvs = matches!(kernel, Chosen::None(_));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stop_tx = std::sync::Arc::new(stop_tx);
         let on_signal = std::sync::Arc::clone(&stop_tx);
@@ -455,6 +465,7 @@ fn run(
             metrics,
             monitor: Some(lvsd::monitor::Monitor::start()),
             ready: Some(ready),
+            without_ipvs,
             ..RunOptions::default()
         };
         let result = match kernel {
@@ -829,6 +840,15 @@ fn ask(control: &Path, command: lvsd::control::Command) -> ExitCode {
                 .map_err(|e| e.to_string())
         });
     match answer {
+        // Every answer has at least a line: none means the daemon went
+        // away before answering (it stopped mid-reload).
+        Ok(a) if a.trim().is_empty() => {
+            eprintln!(
+                "lvsd: no answer from {} (did lvsd stop?)",
+                control.display()
+            );
+            ExitCode::FAILURE
+        }
         Ok(a) if a.lines().any(|l| l.starts_with("error:")) => {
             eprint!("lvsd: {a}");
             ExitCode::FAILURE

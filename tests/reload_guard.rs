@@ -1,5 +1,6 @@
-//! A reload never empties the IPVS table by accident: an emptied file, a
-//! directory or a FIFO where the config file was, through `lvsd reload`,
+//! A reload never empties the IPVS table by accident: an emptied file, one
+//! cut after its `virtual=` line, a directory or a FIFO where the config
+//! file was, a conf.d drop-in that is not a file, through `lvsd reload`,
 //! SIGHUP and autoreload, against the binary in dry run. Found by a hostile
 //! try: each of them was read as a valid configuration without virtual
 //! services (or, for the FIFO, wedged the daemon) and the reload removed
@@ -51,6 +52,19 @@ fn an_emptied_file_a_directory_or_a_fifo_is_refused_and_the_table_stays() {
     std::fs::write(&cf, "# being rewritten\ncheckinterval=1\n").unwrap();
     d.signal("-HUP");
     wait_for(&d.log, "no virtual service where the running one has 1");
+
+    // Cut after the `virtual=` line: a virtual, not one real.
+    std::fs::write(
+        &cf,
+        "checkinterval=1\nquiescent=no\nvirtual=192.0.2.10:80\n",
+    )
+    .unwrap();
+    let (code, answer) = d.ctl(&["reload"]);
+    assert_eq!(code, Some(1), "{answer}");
+    assert!(
+        answer.contains("no real server where the running one has 1"),
+        "{answer}"
+    );
 
     // A directory where the file was.
     std::fs::remove_file(&cf).unwrap();
@@ -113,5 +127,43 @@ fn autoreload_refuses_an_emptied_file() {
     .unwrap();
     wait_for(&d.ops, "tcp:192.0.2.11:80");
     assert!(ops(&d).starts_with(&before));
+    d.stop();
+}
+
+/// A conf.d drop-in replaced by a FIFO or a directory is an error at its
+/// name, not skipped (its virtual would leave the kernel).
+#[test]
+fn a_drop_in_that_is_not_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = backend();
+    let main = dir.path().join("lvsd.toml");
+    std::fs::write(&main, "[global]\ncheckinterval = 1\nquiescent = false\n").unwrap();
+    let confd = dir.path().join("conf.d");
+    std::fs::create_dir(&confd).unwrap();
+    let drop_in = |vip: &str| {
+        format!(
+            "[[virtual]]\naddress = \"{vip}:80\"\nrequest = \"/health\"\nreceive = \"Service Up\"\nreal = [\"{real} gate\"]\n"
+        )
+    };
+    std::fs::write(confd.join("a.toml"), drop_in("192.0.2.10")).unwrap();
+    std::fs::write(confd.join("b.toml"), drop_in("192.0.2.11")).unwrap();
+    let d = Dry::start_with(dir.path(), &[&main, &confd]);
+    wait_for(&d.ops, "tcp:192.0.2.11:80");
+    let before = ops(&d);
+    let b = confd.join("b.toml");
+    std::fs::remove_file(&b).unwrap();
+    assert!(Command::new("mkfifo").arg(&b).status().unwrap().success());
+    let (code, answer) = d.ctl(&["reload"]);
+    assert_eq!(code, Some(1), "{answer}");
+    assert!(
+        answer.contains("b.toml") && answer.contains("it is a FIFO"),
+        "{answer}"
+    );
+    std::fs::remove_file(&b).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let (code, answer) = d.ctl(&["reload"]);
+    assert_eq!(code, Some(1), "{answer}");
+    assert!(answer.contains("it is a directory"), "{answer}");
+    assert_eq!(ops(&d), before, "a refused reload changed the table");
     d.stop();
 }

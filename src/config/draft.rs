@@ -249,6 +249,9 @@ fn yes_no(key: &str, v: &Value, d: &mut Diagnostics) -> Option<bool> {
 /// The longest checktimeout, negotiatetimeout or checkinterval.
 const MAX_SECONDS: u64 = 86_400;
 
+/// The longest emailalertfreq or emailalertcoalesce.
+const MAX_ALERT_SECONDS: u64 = 365 * 86_400;
+
 /// A positive whole number; ldirectord takes the first digits it finds, we
 /// take a clean number and say so when there is more.
 fn number<T: TryFrom<u64>>(
@@ -283,6 +286,15 @@ fn number<T: TryFrom<u64>>(
         d.error(
             v.loc.clone(),
             format!("invalid {key} `{t}`: at most {MAX_SECONDS} seconds (a day)"),
+        );
+        return None;
+    }
+    // The alert timers are added to clocks too (a huge one panicked the
+    // mailer at the first alert); a year is far past any reminder's sense.
+    if matches!(key, "emailalertfreq" | "emailalertcoalesce") && n.0 > MAX_ALERT_SECONDS {
+        d.error(
+            v.loc.clone(),
+            format!("invalid {key} `{t}`: at most {MAX_ALERT_SECONDS} seconds (a year)"),
         );
         return None;
     }

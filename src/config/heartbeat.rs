@@ -616,8 +616,9 @@ impl HaCfParser {
         // heartbeat's check_logd_usage: with no logfile, debugfile or
         // logfacility it logs through ha_logd (use_logd defaults to yes),
         // and refuses use_logd off.
-        let no_log =
-            self.logfile.is_none() && self.debugfile.is_none() && self.logfacility.is_none();
+        // (kern is facility 0, which heartbeat takes for none: `<= 0`.)
+        let facility = self.logfacility.as_deref().filter(|f| *f != "kern");
+        let no_log = self.logfile.is_none() && self.debugfile.is_none() && facility.is_none();
         let use_logd = match &self.use_logd {
             None => no_log,
             Some((false, loc)) if no_log => {
@@ -625,7 +626,7 @@ impl HaCfParser {
                     loc.clone(),
                     "use_logd off with no logfile, debugfile or logfacility: heartbeat would log nowhere",
                 )
-                .hint("heartbeat refuses this too (\"No log entry found in ha.cf and use_logd is set to off\"); name a logfile or a logfacility");
+                .hint("heartbeat refuses this too (\"No log entry found in ha.cf and use_logd is set to off\"); name a logfile, or a logfacility other than none or kern");
                 false
             }
             Some((b, _)) => *b,
@@ -725,10 +726,10 @@ impl HaCfParser {
             // logfile or debugfile is /dev/null (syslog gets the lines).
             logfile: self
                 .logfile
-                .or_else(|| self.logfacility.is_some().then(|| "/dev/null".into())),
+                .or_else(|| facility.is_some().then(|| "/dev/null".into())),
             debugfile: self
                 .debugfile
-                .or_else(|| self.logfacility.is_some().then(|| "/dev/null".into())),
+                .or_else(|| facility.is_some().then(|| "/dev/null".into())),
             logfacility: self.logfacility,
             use_logd,
             debug: self.debug,
@@ -1600,6 +1601,9 @@ crm             no
         assert!(!h.use_logd);
         assert_eq!(h.logfile, Some(PathBuf::from("/dev/null")));
         assert_eq!(h.debugfile, Some(PathBuf::from("/dev/null")));
+        // kern is facility 0, which heartbeat takes for none.
+        let (h, diags) = hacf("bcast eth0\nnode a\nauto_failback on\nlogfacility kern\n");
+        assert!(h.use_logd && h.logfile.is_none(), "{diags:?}");
         let (_, diags) = hacf("bcast eth0\nnode a\nauto_failback on\nuse_logd off\n");
         assert_eq!(
             diags,

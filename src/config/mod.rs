@@ -136,7 +136,11 @@ impl<'a> Builder<'a> {
                     let mut files: Vec<PathBuf> = entries
                         .filter_map(Result::ok)
                         .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+                        // Every *.toml entry, whatever it is: one that is
+                        // not a regular file (a FIFO, a directory, a
+                        // dangling link) is an error at its name, never
+                        // skipped (its virtuals would leave the kernel).
+                        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
                         .collect();
                     files.sort();
                     for f in files {

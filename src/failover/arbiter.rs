@@ -439,9 +439,13 @@ impl Arbiter {
                 self.peer_reported = true;
                 // The peer holds something this node holds too (it thought
                 // us dead): answer with our report at once so it can give
-                // the set back without waiting for our next one.
+                // the set back without waiting for our next one. Once per
+                // change of what the peer says: two nodes that both hold a
+                // set would otherwise answer each other's answers without
+                // end (thousands of messages a second, found by crossing
+                // standby and takeover on both nodes).
                 let mine = self.holds();
-                if (h.local() && mine.foreign()) || (h.foreign() && mine.local()) {
+                if h != before && ((h.local() && mine.foreign()) || (h.foreign() && mine.local())) {
                     out.push(Action::Report(mine));
                 }
             }
@@ -1387,6 +1391,39 @@ mod tests {
             vec![Action::Done(Hold::Foreign), Action::Report(Hold::Local)]
         );
         assert_eq!(a.holds(), Hold::Local);
+    }
+
+    /// Both hold everything (each thought the other dead): each answers
+    /// the other's report once, not every answer again.
+    #[test]
+    fn two_holders_answer_each_report_once() {
+        let mut p = Pair::new(AutoFailback::Off);
+        p.run(3000 * MS);
+        p.link = false;
+        p.run(3000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::All, Hold::All));
+        let t = p.now;
+        let reports = |to: &mut Arbiter, msgs: &[Action]| -> Vec<Action> {
+            msgs.iter()
+                .flat_map(|m| match m {
+                    Action::Report(h) => to.input(t, Input::PeerHolds(*h)),
+                    _ => Vec::new(),
+                })
+                .filter(|x| matches!(x, Action::Report(_)))
+                .collect()
+        };
+        // b's report reaches a; each answer reaches the other side.
+        let mut msgs = vec![Action::Report(Hold::All)];
+        let mut answers = 0;
+        for round in 0..10 {
+            let to = if round % 2 == 0 { &mut p.a } else { &mut p.b };
+            msgs = reports(to, &msgs);
+            if msgs.is_empty() {
+                break;
+            }
+            answers += msgs.len();
+        }
+        assert!(answers <= 2, "the reports ping-pong: {answers} answers");
     }
 
     /// heartbeat's auto_failback as the capture shows it: the node that
