@@ -1006,7 +1006,12 @@ fn nat_traffic_failover_fallback_and_restart() {
         "{old_log}"
     );
     d = Lvsd::start(&cf, &dir.path().join("traffic2.log"));
-    d.wait_for("started:", Duration::from_secs(10));
+    // Under qemu's emulation this start takes seconds (7.4 s measured,
+    // mostly system time in lvsd's main thread; 20-30 ms on the host),
+    // and 10 s failed one run in two. The table is kept meanwhile (that is
+    // what this part tests); why the start is that slow in the VM is not
+    // known yet.
+    d.wait_for("started:", Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(3));
     let restart = failures_between(&out, t4, now_ms());
     assert!(
