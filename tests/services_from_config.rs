@@ -24,7 +24,7 @@ mod servers;
 use servers::Server;
 #[path = "support/from_config.rs"]
 mod from_config;
-use from_config::{Lvsd, Spec, credentials, follow, keys};
+use from_config::{Lvsd, Spec, credentials, follow, keys, mail_logins};
 
 /// The ldirectord.cf an operator writes for a SQL real, the query with or
 /// without ldirectord's `/`, and its lvsd.toml twin.
@@ -228,26 +228,15 @@ fn smtp_and_submission_from_ldirectord_cf_and_lvsd_toml_against_exim() {
 fn pop_and_imap_from_ldirectord_cf_and_lvsd_toml_against_dovecot() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::up("dovecot");
-    let mut confs = Vec::new();
-    for (service, port, reason) in [
-        ("pop", "POP3_PORT", "the answer to PASS: `-ERR"),
-        ("imap", "IMAP_PORT", "the answer to LOGIN: `a1 NO"),
-    ] {
-        let spec = Spec::new(
-            service,
-            s.var(port),
-            "tcp",
-            keys(&[("login", s.var("USER")), ("passwd", s.var("PASSWORD"))]),
-        );
-        credentials(
-            dir.path(),
-            &format!("{service}-login.cf"),
-            &spec.cf(false),
-            &spec.with_passwd("wr0ng").cf(false),
-            &["down after", &format!("{service} 127.0.0.1"), reason],
-        );
-        confs.extend(spec.write(dir.path(), service, false));
-    }
+    let confs = mail_logins(
+        &s,
+        dir.path(),
+        &[
+            ("pop", "POP3_PORT", "the answer to PASS: `-ERR"),
+            ("imap", "IMAP_PORT", "the answer to LOGIN: `a1 NO"),
+        ],
+        |_, _| {},
+    );
     follow(&s, &confs, dir.path());
 }
 

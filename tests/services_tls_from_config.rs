@@ -15,7 +15,7 @@ mod servers;
 use servers::Server;
 #[path = "support/from_config.rs"]
 mod from_config;
-use from_config::{Lvsd, Spec, credentials, follow, keys};
+use from_config::{Lvsd, Spec, credentials, follow, keys, mail_logins};
 
 /// `verifycert=yes` against a self-signed certificate: never up, and
 /// lvsd's log says it was the certificate.
@@ -39,27 +39,17 @@ fn verify_refuses(spec: &Spec<'_>, dir: &Path, name: &str, subject: &str) {
 fn pops_and_imaps_from_ldirectord_cf_and_lvsd_toml_against_dovecot() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::up("dovecot");
-    let mut confs = Vec::new();
-    for (service, port, reason) in [
-        ("pops", "POP3S_PORT", "the answer to PASS: `-ERR"),
-        ("imaps", "IMAPS_PORT", "the answer to LOGIN: `a1 NO"),
-    ] {
-        let spec = Spec::new(
-            service,
-            s.var(port),
-            "tcp",
-            keys(&[("login", s.var("USER")), ("passwd", s.var("PASSWORD"))]),
-        );
-        credentials(
-            dir.path(),
-            &format!("{service}-login.cf"),
-            &spec.cf(false),
-            &spec.with_passwd("wr0ng").cf(false),
-            &["down after", &format!("{service} 127.0.0.1"), reason],
-        );
-        verify_refuses(&spec, dir.path(), &format!("{service}-verify"), service);
-        confs.extend(spec.write(dir.path(), service, false));
-    }
+    let confs = mail_logins(
+        &s,
+        dir.path(),
+        &[
+            ("pops", "POP3S_PORT", "the answer to PASS: `-ERR"),
+            ("imaps", "IMAPS_PORT", "the answer to LOGIN: `a1 NO"),
+        ],
+        |spec, service| {
+            verify_refuses(spec, dir.path(), &format!("{service}-verify"), service);
+        },
+    );
     follow(&s, &confs, dir.path());
 }
 

@@ -291,3 +291,34 @@ impl<'a> Spec<'a> {
 pub(crate) fn keys<'a>(pairs: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
     pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
+
+/// The POP3/IMAP cases of the dovecot fixture (plain or TLS): for each
+/// (service, port variable, the server's refusal), a spec with the fixture's
+/// login, its wrong-password leg through [`credentials`], then `more` (a
+/// TLS case's certificate check), and its config files for [`follow`].
+pub(crate) fn mail_logins(
+    s: &Server,
+    dir: &Path,
+    cases: &[(&str, &str, &str)],
+    more: impl Fn(&Spec<'_>, &str),
+) -> Vec<PathBuf> {
+    let mut confs = Vec::new();
+    for &(service, port, reason) in cases {
+        let spec = Spec::new(
+            service,
+            s.var(port),
+            "tcp",
+            keys(&[("login", s.var("USER")), ("passwd", s.var("PASSWORD"))]),
+        );
+        credentials(
+            dir,
+            &format!("{service}-login.cf"),
+            &spec.cf(false),
+            &spec.with_passwd("wr0ng").cf(false),
+            &["down after", &format!("{service} 127.0.0.1"), reason],
+        );
+        more(&spec, service);
+        confs.extend(spec.write(dir, service, false));
+    }
+    confs
+}
