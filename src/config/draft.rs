@@ -1519,9 +1519,11 @@ fn plannable(vs: &VirtualService, vd: &VirtualDraft, d: &mut Diagnostics) {
             }
             Service::Http | Service::Https => {
                 // A per-real whole URL (fetched instead of the real).
-                if let Some(Err(e)) = r.check_override.as_ref().and_then(|o| {
-                    crate::health::plan::real_url(c.service == Service::Https, &o.request)
-                }) {
+                if let Some(Err(e)) = r
+                    .check_override
+                    .as_ref()
+                    .and_then(|o| super::real_url(c.service == Service::Https, &o.request))
+                {
                     d.error(at(), e).hint(
                         "write the URL with the address: \"http://10.0.0.5:8080/alive\", or a path",
                     );

@@ -19,6 +19,7 @@ pub mod model;
 pub mod names;
 pub mod native;
 pub mod smtp;
+mod url;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use draft::SCHEDULERS;
 pub use model::*;
 pub use names::Names;
 pub use smtp::{SmtpServer, TlsMode};
+pub use url::{RealUrl, real_url};
 
 /// Where lvsd looks when no file is named.
 pub const DEFAULT_FILES: [&str; 2] = ["/etc/lvsd/lvsd.toml", "/etc/lvsd/conf.d"];
