@@ -159,10 +159,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             };
             if table {
-                print!("{}", Table::all_up(&c));
+                out(&Table::all_up(&c).to_string());
             } else {
                 match serde_json::to_string_pretty(&config::dump::json(&c)) {
-                    Ok(s) => println!("{s}"),
+                    Ok(s) => out(&format!("{s}\n")),
                     Err(e) => {
                         eprintln!("lvsd: cannot render JSON: {e}");
                         return ExitCode::FAILURE;
@@ -219,7 +219,7 @@ fn main() -> ExitCode {
             let Some(c) = loaded.config else {
                 return ExitCode::FAILURE;
             };
-            print!("{}", config::native::write(&c));
+            out(&config::native::write(&c));
             ExitCode::SUCCESS
         }
     }
@@ -854,7 +854,7 @@ fn ask(control: &Path, command: lvsd::control::Command) -> ExitCode {
             ExitCode::FAILURE
         }
         Ok(a) => {
-            print!("{a}");
+            out(&a);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -862,6 +862,14 @@ fn ask(control: &Path, command: lvsd::control::Command) -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// Prints to stdout; a reader that went away (`lvsd dump | head`) ends
+/// the output quietly instead of a panic.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
 }
 
 /// Diagnostics go to stderr, errors and warnings alike, compiler style.
