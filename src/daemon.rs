@@ -726,9 +726,7 @@ impl<K: Kernel> Daemon<K> {
         }
         if self.without_ipvs && !cfg.virtuals.is_empty() {
             let why = "lvsd started without virtual services on a machine without IPVS (is ip_vs loaded?): virtual services need a restart of lvsd".to_owned();
-            tracing::error!("reload refused, the running configuration stays: {why}");
-            self.refused(why.clone());
-            return ReloadOutcome::Refused(why);
+            return self.refused(why);
         }
         // A file emptied or caught half-written reads as valid: taking it
         // would empty the IPVS table. Only an explicit reload does that.
@@ -754,9 +752,7 @@ impl<K: Kernel> Daemon<K> {
             let why = format!(
                 "{what}: an emptied or half-written file? (`lvsd reload --allow-empty` removes them all)"
             );
-            tracing::error!("reload refused, the running configuration stays: {why}");
-            self.refused(why.clone());
-            return ReloadOutcome::Refused(why);
+            return self.refused(why);
         }
         if cfg.failover != self.cfg.failover {
             tracing::warn!(
@@ -765,9 +761,7 @@ impl<K: Kernel> Daemon<K> {
         }
         let plan = Plan::of(&cfg);
         if let Err(e) = scheduler.update(&plan.checks) {
-            tracing::error!("reload refused, the running configuration stays: {e}");
-            self.refused(e.clone());
-            return ReloadOutcome::Refused(e);
+            return self.refused(e);
         }
         let old: HashMap<&Check, usize> = self
             .plan
@@ -888,8 +882,10 @@ impl<K: Kernel> Daemon<K> {
         ReloadOutcome::Applied(summary)
     }
 
-    /// A reload the daemon could not take: counted and mailed.
-    fn refused(&self, why: String) {
+    /// A reload the daemon could not take: logged, counted, mailed, and
+    /// the answer.
+    fn refused(&self, why: String) -> ReloadOutcome {
+        tracing::error!("reload refused, the running configuration stays: {why}");
         if let Some(m) = &self.metrics {
             m.reload("refused");
         }
@@ -898,12 +894,15 @@ impl<K: Kernel> Daemon<K> {
                 at: std::time::SystemTime::now(),
                 state: crate::alert::DaemonState::Reloading,
                 subject: String::new(),
-                change: crate::alert::Change::ReloadRefused { errors: why },
+                change: crate::alert::Change::ReloadRefused {
+                    errors: why.clone(),
+                },
                 routes: crate::alert::routes(&self.cfg),
                 from: self.cfg.global.emailalertfrom.clone(),
                 servicename: None,
             });
         }
+        ReloadOutcome::Refused(why)
     }
 
     /// What `lvsd status` shows: every virtual and real, as lvsd and the
