@@ -36,7 +36,7 @@ pub fn real_id(vs: &VirtualService, r: &RealServer) -> String {
         r.weight.to_string(),
         r.forward.as_str().to_owned(),
         c.request.clone(),
-        c.receive.clone(),
+        c.receive.as_str().to_owned(),
     ]
     .join(":");
     let mut out = String::with_capacity(raw.len());

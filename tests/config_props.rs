@@ -85,7 +85,8 @@ fn real(ipv6: bool) -> impl Strategy<Value = RealServer> {
             upper_threshold: u,
             check_override: rr.map(|(a, b)| RequestReceive {
                 request: format!("/{a}"),
-                receive: b,
+                receive: Pattern::new(&b).expect("a word compiles"),
+                url: None,
             }),
         })
 }
@@ -158,7 +159,7 @@ fn check(interval: u64) -> impl Strategy<Value = CheckSpec> {
                     service,
                     checkport,
                     request: format!("/{request}"),
-                    receive: receive.unwrap_or_default(),
+                    receive: Pattern::new(&receive.unwrap_or_default()).expect("a word compiles"),
                     virtualhost,
                     verifycert,
                     httpmethod: if head {

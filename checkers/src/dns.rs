@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use regex::Regex;
+use regex::bytes::Regex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -21,7 +21,7 @@ pub struct Dns {
     addr: SocketAddr,
     tcp: bool,
     query: Query,
-    receive: Regex,
+    receive: Option<Regex>,
     subject: String,
 }
 
@@ -44,13 +44,13 @@ pub fn query_of(request: &str) -> Result<Query, String> {
 impl Dns {
     /// Asks the server at `addr:port` for `request` (A, or PTR for an
     /// address) over TCP when `tcp`, else UDP; up when an answer matches
-    /// `receive`.
+    /// `receive` (any A or PTR answer when `None`).
     pub fn new(
         addr: IpAddr,
         port: u16,
         tcp: bool,
         request: &str,
-        receive: Regex,
+        receive: Option<Regex>,
     ) -> Result<Dns, String> {
         let addr = SocketAddr::new(addr, port);
         let query = query_of(request)?;
@@ -106,7 +106,11 @@ impl Dns {
                 _ => None,
             })
             .collect();
-        if found.iter().any(|f| self.receive.is_match(f)) {
+        if found.iter().any(|f| {
+            self.receive
+                .as_ref()
+                .is_none_or(|re| crate::perl_match(re, f.as_bytes()))
+        }) {
             return Ok(());
         }
         Err(self.fail(
@@ -116,7 +120,7 @@ impl Dns {
             } else {
                 format!(
                     "no answer matches `{}` (got {})",
-                    self.receive.as_str(),
+                    self.receive.as_ref().map_or("", |re| re.as_str()),
                     found.join(", ")
                 )
             },

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
-use regex::Regex;
+use regex::bytes::Regex;
 
 use crate::{Login, ProbeError, Step};
 
@@ -113,7 +113,7 @@ impl Ldap {
             .map(|e| SearchEntry::construct(e).dn)
             .unwrap_or_default();
         match &self.receive {
-            Some(re) if !re.is_match(&dn) => Err(self.fail(
+            Some(re) if !crate::perl_match(re, dn.as_bytes()) => Err(self.fail(
                 Step::Answer,
                 format!("the entry `{dn}` does not match `{}`", re.as_str()),
             )),

@@ -556,7 +556,7 @@ async fn udp_garbage(answer: &'static [u8], echo_id: bool) -> u16 {
 async fn library_checkers_fail_cleanly_on_garbage() {
     use checkers::{Dns, Engine, Ldap, Radius, Sql};
     let junk: &'static [u8] = b"\x00\x01garbage that is no protocol at all\r\n";
-    let re = regex::Regex::new(".").unwrap();
+    let re = Some(regex::bytes::Regex::new(".").unwrap());
     let login = Login {
         user: "u".into(),
         password: "p".into(),

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use super::diagnostic::{Diagnostics, Loc, did_you_mean};
 use super::model::*;
 use super::names::Names;
+use super::pattern::Pattern;
 
 /// A directive's value as the reader found it.
 #[derive(Debug, Clone)]
@@ -1021,7 +1022,8 @@ fn finish_real(
         };
         r.check_override = Some(RequestReceive {
             request: with_slash(req),
-            receive: recv,
+            receive: pattern(&recv, &v.loc, d),
+            url: None,
         });
         tok = words.next();
     }
@@ -1309,10 +1311,11 @@ fn build_virtual(
     };
 
     let checktype = vd.checktype.unwrap_or(CheckType::Negotiate);
-    let receive = vd.receive.as_ref().map(|r| r.0.clone()).unwrap_or_default();
-    if let Some((r, loc)) = &vd.receive {
-        check_regex(r, loc, d);
-    }
+    let receive = vd
+        .receive
+        .as_ref()
+        .map(|(r, loc)| pattern(r, loc, d))
+        .unwrap_or_default();
     if let (Some((HttpMethod::Head, loc)), Some(_)) = (&vd.httpmethod, &vd.receive)
         && matches!(service, Service::Http | Service::Https | Service::HttpProxy)
     {
@@ -1397,7 +1400,10 @@ fn build_virtual(
 
     let mut reals: Vec<RealServer> = Vec::new();
     for rd in &vd.reals {
-        for r in expand_real(rd, key.is_ipv6(), names, d) {
+        let Ok(over) = real_override(rd, &check, d) else {
+            continue;
+        };
+        for r in expand_real(rd, over, key.is_ipv6(), names, d) {
             if let Some(first) = reals
                 .iter()
                 .find(|x| x.address == r.address && x.port == r.port)
@@ -1411,9 +1417,6 @@ fn build_virtual(
                     first.origin
                 ));
                 continue;
-            }
-            if let Some(o) = &r.check_override {
-                check_regex(&o.receive, &rd.loc, d);
             }
             reals.push(r);
         }
@@ -1518,15 +1521,8 @@ fn plannable(vs: &VirtualService, vd: &VirtualDraft, d: &mut Diagnostics) {
                     .hint("the SQL query that must return a row, as ldirectord");
             }
             Service::Http | Service::Https => {
-                // A per-real whole URL (fetched instead of the real).
-                if let Some(Err(e)) = r
-                    .check_override
-                    .as_ref()
-                    .and_then(|o| super::real_url(c.service == Service::Https, &o.request))
-                {
-                    d.error(at(), e).hint(
-                        "write the URL with the address: \"http://10.0.0.5:8080/alive\", or a path",
-                    );
+                // A per-real whole URL (read by real_override).
+                if r.check_override.as_ref().is_some_and(|o| o.url.is_some()) {
                     continue;
                 }
                 let mut o = checkers::HttpOptions::get(
@@ -1552,20 +1548,58 @@ fn real_name(r: &RealServer) -> String {
     }
 }
 
-/// `receive` is a regular expression. lvsd matches with Rust's `regex`
+/// `receive` compiled once, here. lvsd matches with Rust's `regex`
 /// (linear time); Perl-only syntax (look-around, back-references) is
-/// rejected here rather than failing at check time.
-fn check_regex(pattern: &str, loc: &Loc, d: &mut Diagnostics) {
-    if let Err(e) = regex::Regex::new(pattern) {
+/// refused at its line rather than failing at check time. (On an error the
+/// empty pattern stands in: a config with an error is never used.)
+pub(crate) fn pattern(source: &str, loc: &Loc, d: &mut Diagnostics) -> Pattern {
+    Pattern::new(source).unwrap_or_else(|e| {
         let first = e.to_string();
         let reason = first.lines().last().unwrap_or("invalid pattern").trim();
         let reason = reason.strip_prefix("error: ").unwrap_or(reason);
-        d.error(loc.clone(), format!("receive `{pattern}` is not a valid regular expression: {reason}"))
+        d.error(loc.clone(), format!("receive `{source}` is not a valid regular expression: {reason}"))
             .hint("lvsd uses Rust regex syntax (no look-around or back-references); escape literal characters such as `(` or `[` with `\\`");
-    }
+        Pattern::default()
+    })
 }
 
-fn expand_real(rd: &RealDraft, ipv6: bool, names: &Names, d: &mut Diagnostics) -> Vec<RealServer> {
+/// A real's own request/receive, with its request read once as
+/// ldirectord's per-real URL where an http(s) negotiate check fetches it
+/// instead of the real. Err (already reported): a URL lvsd cannot check.
+fn real_override(
+    rd: &RealDraft,
+    check: &CheckSpec,
+    d: &mut Diagnostics,
+) -> Result<Option<RequestReceive>, ()> {
+    let Some(mut o) = rd.check_override.clone() else {
+        return Ok(None);
+    };
+    let negotiates = matches!(
+        check.checktype,
+        CheckType::Negotiate | CheckType::Combined(_)
+    );
+    if negotiates && matches!(check.service, Service::Http | Service::Https) {
+        match super::real_url(check.service == Service::Https, &o.request) {
+            Some(Ok(u)) => o.url = Some(u),
+            Some(Err(e)) => {
+                d.error(rd.loc.clone(), e).hint(
+                    "write the URL with the address: \"http://10.0.0.5:8080/alive\", or a path",
+                );
+                return Err(());
+            }
+            None => {}
+        }
+    }
+    Ok(Some(o))
+}
+
+fn expand_real(
+    rd: &RealDraft,
+    check_override: Option<RequestReceive>,
+    ipv6: bool,
+    names: &Names,
+    d: &mut Diagnostics,
+) -> Vec<RealServer> {
     let Some(first) = names.host(&rd.host, ipv6) else {
         d.error(
             rd.loc.clone(),
@@ -1616,7 +1650,7 @@ fn expand_real(rd: &RealDraft, ipv6: bool, names: &Names, d: &mut Diagnostics) -
         weight: rd.weight,
         lower_threshold: rd.lower_threshold,
         upper_threshold: rd.upper_threshold,
-        check_override: rd.check_override.clone(),
+        check_override: check_override.clone(),
     };
     let Some(end) = &rd.host_end else {
         return vec![mk(first)];

@@ -18,6 +18,7 @@ mod ldirectord;
 pub mod model;
 pub mod names;
 pub mod native;
+mod pattern;
 pub mod smtp;
 mod url;
 
@@ -28,6 +29,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, Loc, Severity};
 pub use draft::SCHEDULERS;
 pub use model::*;
 pub use names::Names;
+pub use pattern::Pattern;
 pub use smtp::{SmtpServer, TlsMode};
 pub use url::{RealUrl, real_url};
 

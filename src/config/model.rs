@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::diagnostic::Loc;
+use super::{Pattern, RealUrl};
 
 /// Everything lvsd was told to do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -465,7 +466,11 @@ pub struct RequestReceive {
     /// What to ask (a path, a URL `<service>://...`, a query...).
     pub request: String,
     /// What the answer must match.
-    pub receive: String,
+    pub receive: Pattern,
+    /// For http(s) negotiate checks, the request read as ldirectord's
+    /// per-real URL (fetched instead of the real), when it is one.
+    #[serde(skip)]
+    pub url: Option<RealUrl>,
 }
 
 impl RealServer {
@@ -486,10 +491,10 @@ impl RealServer {
     }
 
     /// The pattern this real's answer must match.
-    pub fn receive<'a>(&'a self, vs: &'a VirtualService) -> &'a str {
+    pub fn receive<'a>(&'a self, vs: &'a VirtualService) -> &'a Pattern {
         self.check_override
             .as_ref()
-            .map_or(vs.check.receive.as_str(), |o| o.receive.as_str())
+            .map_or(&vs.check.receive, |o| &o.receive)
     }
 }
 
@@ -650,8 +655,8 @@ pub struct CheckSpec {
     /// What to ask: a path for http (leading `/` added, as ldirectord), a
     /// base DN for ldap, a name for dns, SQL for databases, a file for ftp.
     pub request: String,
-    /// Regular expression the answer must match ("" = anything).
-    pub receive: String,
+    /// Regular expression the answer must match (empty = anything).
+    pub receive: Pattern,
     /// Host header and TLS server name for http(s).
     pub virtualhost: Option<String>,
     /// Verify https certificates against the system's CAs (lvsd's

@@ -434,7 +434,8 @@ fn real(
                 (Some(req), Some(recv)) => {
                     r.check_override = Some(RequestReceive {
                         request: draft::with_slash(req),
-                        receive: recv,
+                        receive: draft::pattern(&recv, &loc, d),
+                        url: None,
                     });
                 }
                 (None, None) => {}
@@ -737,11 +738,11 @@ fn write_virtual(o: &mut String, v: &VirtualService, g: &Global) {
     }
     let _ = writeln!(o, "request = {}", q(&c.request));
     for (k, s) in [
-        ("receive", &c.receive),
-        ("login", &c.login),
-        ("passwd", &c.passwd),
-        ("database", &c.database),
-        ("secret", &c.secret),
+        ("receive", c.receive.as_str()),
+        ("login", c.login.as_str()),
+        ("passwd", c.passwd.as_str()),
+        ("database", c.database.as_str()),
+        ("secret", c.secret.as_str()),
     ] {
         if !s.is_empty() {
             let _ = writeln!(o, "{k} = {}", q(s));
@@ -805,7 +806,7 @@ fn write_virtual(o: &mut String, v: &VirtualService, g: &Global) {
         }
         if let Some(rr) = &r.check_override {
             parts.push(format!("request = {}", q(&rr.request)));
-            parts.push(format!("receive = {}", q(&rr.receive)));
+            parts.push(format!("receive = {}", q(rr.receive.as_str())));
         }
         let _ = writeln!(o, "  {{ {} }},", parts.join(", "));
     }

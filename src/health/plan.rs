@@ -18,8 +18,8 @@ use core::time::Duration;
 use std::collections::HashMap;
 
 use crate::config::{
-    CheckType, Config, HttpMethod, Protocol, RealServer, Service, VirtualKey, VirtualService,
-    real_url,
+    CheckType, Config, HttpMethod, Pattern, Protocol, RealServer, Service, VirtualKey,
+    VirtualService,
 };
 
 /// One probe, as the checkers crate will be asked to make it.
@@ -76,7 +76,7 @@ pub enum ProbeSpec {
         /// The name (or address, for PTR) to look up.
         request: String,
         /// Pattern for an A record's address or a PTR record's name.
-        receive: String,
+        receive: Pattern,
     },
     /// `service=radius`: an Access-Request; any verified answer is up.
     Radius {
@@ -104,7 +104,7 @@ pub enum ProbeSpec {
         /// The base DN searched.
         request: String,
         /// Pattern for the entry's DN ("" = any).
-        receive: String,
+        receive: Pattern,
     },
     /// `service=mysql` / `pgsql`: `request` returns a row.
     Sql {
@@ -151,7 +151,7 @@ pub enum ProbeSpec {
         /// The file to fetch (None: log in only).
         file: Option<String>,
         /// Pattern for its content ("" = any).
-        receive: String,
+        receive: Pattern,
     },
     /// `service=simpletcp`: send `request`, a line must match `receive`.
     SimpleTcp {
@@ -162,7 +162,7 @@ pub enum ProbeSpec {
         /// What to send.
         request: String,
         /// Pattern for a line of the answer.
-        receive: String,
+        receive: Pattern,
     },
     /// `checktype=external` / `external-perl`: `checkcommand` with
     /// ldirectord's four arguments, exit 0 = up.
@@ -187,7 +187,7 @@ pub enum ProbeSpec {
         /// HEAD instead of GET.
         head: bool,
         /// Pattern for the body ("" = any).
-        receive: String,
+        receive: Pattern,
         /// Verify the certificate.
         verify: bool,
     },
@@ -377,13 +377,8 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Probe {
         Service::Http | Service::Https => {
             let request = r.request(vs);
             let tls = c.service == Service::Https;
-            // ldirectord's per-real full URL (the config reader refused one
-            // it cannot read, so None means a path).
-            let url = r
-                .check_override
-                .as_ref()
-                .and_then(|o| real_url(tls, &o.request))
-                .and_then(Result::ok);
+            // ldirectord's per-real full URL, read by the config reader.
+            let url = r.check_override.as_ref().and_then(|o| o.url.clone());
             let (addr, port, path) = match url {
                 Some(u) => (u.addr, u.port, u.path),
                 None => (
@@ -403,7 +398,7 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Probe {
                 path,
                 virtualhost: c.virtualhost.clone(),
                 head: c.httpmethod == HttpMethod::Head,
-                receive: r.receive(vs).to_owned(),
+                receive: r.receive(vs).clone(),
                 verify: c.verifycert,
             }
         }
@@ -437,7 +432,7 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Probe {
                     password: c.passwd.clone(),
                 },
                 file: (!request.is_empty() && request != "/").then(|| request.to_owned()),
-                receive: r.receive(vs).to_owned(),
+                receive: r.receive(vs).clone(),
             }
         }
         Service::Dns => {
@@ -453,7 +448,7 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Probe {
                     }
                 ),
                 request: request.to_owned(),
-                receive: receive.to_owned(),
+                receive: receive.clone(),
             }
         }
         Service::Ldap | Service::Ldaps => ProbeSpec::Ldap {
@@ -465,7 +460,7 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Probe {
             // (`$$v{login} && $$v{passwd}`), else anonymously.
             login: login_if_set(c).filter(|l| !l.password.is_empty()),
             request: r.request(vs).to_owned(),
-            receive: r.receive(vs).to_owned(),
+            receive: r.receive(vs).clone(),
         },
         Service::Mysql | Service::Pgsql => {
             let request = r.request(vs);
@@ -514,7 +509,7 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Probe {
             addr: r.address,
             port: port_of(vs, r),
             request: r.request(vs).to_owned(),
-            receive: r.receive(vs).to_owned(),
+            receive: r.receive(vs).clone(),
         },
         // The config reader refuses both (no Oracle client, no proxy
         // check) at their lines, and turns an inferred oracle into none.
@@ -534,7 +529,7 @@ fn negotiate(vs: &VirtualService, r: &RealServer) -> Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Format, Names, RealUrl, parse_str};
+    use crate::config::{Format, Names, RealUrl, parse_str, real_url};
 
     #[test]
     fn a_real_url_overrides_the_reals_address_port_and_path() {

@@ -103,7 +103,7 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<R
             o.virtualhost = virtualhost.clone();
             o.head = *head;
             o.verify_tls = *verify;
-            o.receive = pattern(receive)?;
+            o.receive = receive.regex();
             Arc::new(Http::with_clients(o, http)?)
         }
         ProbeSpec::Smtp { addr, port } => Arc::new(checkers::Smtp::new(*addr, *port)),
@@ -144,7 +144,7 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<R
             *port,
             *tcp,
             request,
-            regex::Regex::new(receive).map_err(|e| format!("receive: {e}"))?,
+            receive.regex(),
         )?),
         ProbeSpec::Ldap {
             tls,
@@ -161,11 +161,7 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<R
             *verify,
             login.clone(),
             request,
-            if receive.is_empty() {
-                None
-            } else {
-                Some(regex::Regex::new(receive).map_err(|e| format!("receive: {e}"))?)
-            },
+            receive.regex(),
         )),
         ProbeSpec::Sql {
             engine,
@@ -211,7 +207,7 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<R
             *port,
             login.clone(),
             file.clone(),
-            pattern(receive)?,
+            receive.regex(),
         )),
         ProbeSpec::SimpleTcp {
             addr,
@@ -222,7 +218,7 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<R
             *addr,
             *port,
             request,
-            pattern(receive)?,
+            receive.regex(),
         )),
         ProbeSpec::External { command, args } => {
             Arc::new(checkers::External::new(command, args.clone()))
@@ -232,17 +228,6 @@ fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<R
         checker,
         deadline: p.deadline,
     })
-}
-
-/// `receive` compiled; None when empty. (The config reader already refused
-/// patterns that do not compile.)
-fn pattern(receive: &str) -> Result<Option<regex::bytes::Regex>, String> {
-    if receive.is_empty() {
-        return Ok(None);
-    }
-    regex::bytes::Regex::new(receive)
-        .map(Some)
-        .map_err(|e| format!("receive: {e}"))
 }
 
 /// A deterministic fraction in [0, 1) from a hash.
