@@ -1,11 +1,14 @@
 //! The control socket: a unix stream socket (mode 0600: root only) where
-//! `lvsd standby`, `lvsd takeover`, `lvsd status` and `lvsd reload` reach
-//! the running daemon. One request line, the answer, then the daemon
-//! closes.
+//! `lvsd standby`, `lvsd takeover`, `lvsd status`, `lvsd reload` and the
+//! other commands reach the running daemon. One request line, then one
+//! [`Reply`] as a JSON line (`{"ok":true,"text":"..."}`), then the daemon
+//! closes. Whether a command succeeded is the reply's `ok`, never read
+//! from its text.
 
 use std::net::IpAddr;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
@@ -115,13 +118,68 @@ impl Command {
     }
 }
 
+/// The answer to a command: whether it did what was asked, and what to
+/// print (lines for people; `status json`'s is one JSON object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Done (exit 0); false: failed or refused (exit 1).
+    pub ok: bool,
+    /// What to print: on stdout when ok, else on stderr.
+    pub text: String,
+}
+
+impl Reply {
+    /// Done; `text` is printed as it is.
+    pub fn done(text: impl Into<String>) -> Reply {
+        Reply {
+            ok: true,
+            text: text.into(),
+        }
+    }
+
+    /// Failed; `text` (whole lines) is printed as it is.
+    pub fn failed(text: impl Into<String>) -> Reply {
+        Reply {
+            ok: false,
+            text: text.into(),
+        }
+    }
+
+    /// Failed with one line `error: {what}`.
+    pub fn error(what: impl std::fmt::Display) -> Reply {
+        Reply::failed(format!("error: {what}\n"))
+    }
+
+    /// The reply on the wire: one JSON line.
+    fn line(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"ok":false,"text":"error: the answer could not be encoded\n"}"#.to_owned()
+        });
+        s.push('\n');
+        s
+    }
+
+    /// What a daemon sent. An lvsd from before typed replies (an upgrade
+    /// asks the old daemon `keep-table`) sent bare text, failed when a line
+    /// starts `error:`.
+    fn read(wire: String) -> Reply {
+        match serde_json::from_str::<Reply>(wire.trim_end()) {
+            Ok(r) => r,
+            Err(_) => Reply {
+                ok: !wire.lines().any(|l| l.starts_with("error:")),
+                text: wire,
+            },
+        }
+    }
+}
+
 /// A request and where its answer goes.
 #[derive(Debug)]
 pub struct Request {
     /// The command.
     pub command: Command,
-    /// The answer (text, possibly several lines).
-    pub reply: oneshot::Sender<String>,
+    /// The answer.
+    pub reply: oneshot::Sender<Reply>,
 }
 
 /// Listens on `path` until dropped, handing requests to `to`. A stale
@@ -151,27 +209,50 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
                 return;
             }
             let answer = match Command::parse(&line) {
-                None => format!("error: unknown command `{}`\n", line.trim()),
+                None => Reply::error(format!("unknown command `{}`", line.trim())),
                 Some(command) => {
                     let (tx, rx) = oneshot::channel();
                     if to.send(Request { command, reply: tx }).await.is_err() {
-                        "error: lvsd is stopping\n".to_owned()
+                        Reply::error("lvsd is stopping")
                     } else {
-                        rx.await.unwrap_or_else(|_| "error: no answer\n".to_owned())
+                        rx.await.unwrap_or_else(|_| Reply::error("no answer"))
                     }
                 }
             };
-            let _ = w.write_all(answer.as_bytes()).await;
+            let _ = w.write_all(answer.line().as_bytes()).await;
         });
     }
 }
 
-/// Sends `command` to the daemon at `path` and returns its answer.
-pub async fn ask(path: &Path, command: Command) -> std::io::Result<String> {
+/// Sends `command` to the daemon at `path` and returns its answer (None:
+/// the daemon closed without one, as when it stops mid-reload).
+pub async fn ask(path: &Path, command: Command) -> std::io::Result<Option<Reply>> {
     let mut s = UnixStream::connect(path).await?;
     s.write_all(format!("{}\n", command.line()).as_bytes())
         .await?;
     let mut out = String::new();
     s.read_to_string(&mut out).await?;
-    Ok(out)
+    Ok((!out.trim().is_empty()).then(|| Reply::read(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_cross_the_wire_typed_and_old_daemons_are_understood() {
+        for r in [
+            Reply::done("applied: 1 check(s) kept\n"),
+            Reply::error("no real 10.0.0.9 in the configuration"),
+            Reply::done("{\"virtuals\":[]}\n"),
+        ] {
+            assert_eq!(Reply::read(r.line()), r);
+        }
+        // A done reply whose text has an `error:` line is still done.
+        let r = Reply::done("error: just a word\n");
+        assert!(Reply::read(r.line()).ok);
+        // Bare text from an older lvsd.
+        assert!(Reply::read("the IPVS table stays\n".into()).ok);
+        assert!(!Reply::read("x\nerror: reload refused\n".into()).ok);
+    }
 }

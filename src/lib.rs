@@ -16,6 +16,7 @@
 //! each module keeps.
 
 pub mod alert;
+pub mod commands;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -25,4 +26,7 @@ pub mod ipvs;
 pub mod logs;
 pub mod metrics;
 pub mod monitor;
+mod reloader;
+pub mod run;
 pub mod status;
+pub mod systemd;

@@ -9,6 +9,52 @@ use serde::Serialize;
 pub struct Report {
     /// Every virtual of the running configuration, in its order.
     pub virtuals: Vec<VirtualRow>,
+    /// Failover's part; None when failover does not run (no ha.cf).
+    pub failover: Option<FailoverRow>,
+}
+
+/// What failover is doing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FailoverRow {
+    /// This node's name.
+    pub node: String,
+    /// The peer's name.
+    pub peer: String,
+    /// What this node holds: none, local, foreign or all.
+    pub holds: String,
+    /// alive, dead, or never heard.
+    pub peer_state: String,
+    /// Seconds since the peer was last heard (None: never).
+    pub peer_heard_s_ago: Option<f64>,
+    /// What the peer says it holds.
+    pub peer_holds: String,
+    /// Ping nodes this node reaches (None: not known yet).
+    pub ping_nodes_here: Option<usize>,
+    /// Ping nodes the peer reaches, as it said.
+    pub ping_nodes_at_peer: Option<usize>,
+    /// Why things are as they are.
+    pub why: String,
+}
+
+impl FailoverRow {
+    /// One `key: value` line per fact.
+    pub fn text(&self) -> String {
+        let peer = match self.peer_heard_s_ago {
+            Some(s) => format!("{}, last heard {s:.1} s ago", self.peer_state),
+            None => self.peer_state.clone(),
+        };
+        let count = |c: Option<usize>| c.map_or("unknown".to_owned(), |n| n.to_string());
+        format!(
+            "node: {} (peer {})\nholds: {}\npeer: {peer}\npeer holds: {}\nping nodes here: {}\nping nodes at the peer: {}\nwhy: {}\n",
+            self.node,
+            self.peer,
+            self.holds,
+            self.peer_holds,
+            count(self.ping_nodes_here),
+            count(self.ping_nodes_at_peer),
+            self.why
+        )
+    }
 }
 
 /// One virtual service.
@@ -50,8 +96,19 @@ fn or_dash<T: ToString>(v: Option<T>) -> String {
 }
 
 impl Report {
-    /// The human table.
+    /// The human table, then failover's lines.
     pub fn text(&self) -> String {
+        let mut out = self.virtuals_text();
+        if let Some(f) = &self.failover {
+            out.push_str("\nfailover:\n");
+            for l in f.text().lines() {
+                out.push_str(&format!("  {l}\n"));
+            }
+        }
+        out
+    }
+
+    fn virtuals_text(&self) -> String {
         if self.virtuals.is_empty() {
             return "no virtual services\n".to_owned();
         }
@@ -135,6 +192,7 @@ mod tests {
                     },
                 ],
             }],
+            failover: None,
         };
         assert_eq!(
             r.text(),
@@ -144,5 +202,26 @@ mod tests {
              10.0.0.16:80 gate  down    -/5     -       -         -      1.0 s ago   GET /: 503\n"
         );
         assert_eq!(Report::default().text(), "no virtual services\n");
+        let f = FailoverRow {
+            node: "d1".into(),
+            peer: "d2".into(),
+            holds: "local".into(),
+            peer_state: "alive".into(),
+            peer_heard_s_ago: Some(0.25),
+            peer_holds: "foreign".into(),
+            ping_nodes_here: Some(2),
+            ping_nodes_at_peer: None,
+            why: "auto_failback".into(),
+        };
+        let with = Report {
+            virtuals: Vec::new(),
+            failover: Some(f),
+        };
+        assert_eq!(
+            with.text(),
+            "no virtual services\n\nfailover:\n  node: d1 (peer d2)\n  holds: local\n  \
+             peer: alive, last heard 0.2 s ago\n  peer holds: foreign\n  ping nodes here: 2\n  \
+             ping nodes at the peer: unknown\n  why: auto_failback\n"
+        );
     }
 }

@@ -575,7 +575,7 @@ fn a_hundred_reloads_leak_no_file_descriptors() {
         "{before} fds before 100 reloads, {after} after"
     );
     let log = std::fs::read_to_string(&d.log).unwrap();
-    assert_eq!(log.matches("reload: ").count(), 100, "{log}");
+    assert_eq!(log.matches(" check(s) kept, ").count(), 100, "{log}");
     d.stop();
 }
 

@@ -353,25 +353,24 @@ impl Arbiter {
         &self.reason
     }
 
-    /// One line per fact for `lvsd status`, at `now`.
-    pub fn status(&self, now: Duration) -> Vec<(&'static str, String)> {
-        let peer = match (self.heard, self.peer_dead) {
-            (None, _) => "never heard".to_owned(),
-            (Some(h), dead) => format!(
-                "{}, last heard {:.1} s ago",
-                if dead { "dead" } else { "alive" },
-                now.saturating_sub(h).as_secs_f64()
-            ),
-        };
-        let count = |c: Option<usize>| c.map_or("unknown".to_owned(), |n| n.to_string());
-        vec![
-            ("holds", self.holds().as_str().to_owned()),
-            ("peer", peer),
-            ("peer holds", self.peer_holds.as_str().to_owned()),
-            ("ping nodes here", count(self.my_ping)),
-            ("ping nodes at the peer", count(self.peer_ping)),
-            ("why", self.reason.clone()),
-        ]
+    /// What `lvsd status` shows of this node at `now` (the caller adds
+    /// the node's and peer's names).
+    pub fn status(&self, now: Duration) -> crate::status::FailoverRow {
+        crate::status::FailoverRow {
+            holds: self.holds().as_str().to_owned(),
+            peer_state: match (self.heard, self.peer_dead) {
+                (None, _) => "never heard",
+                (Some(_), true) => "dead",
+                (Some(_), false) => "alive",
+            }
+            .to_owned(),
+            peer_heard_s_ago: self.heard.map(|h| now.saturating_sub(h).as_secs_f64()),
+            peer_holds: self.peer_holds.as_str().to_owned(),
+            ping_nodes_here: self.my_ping,
+            ping_nodes_at_peer: self.peer_ping,
+            why: self.reason.clone(),
+            ..Default::default()
+        }
     }
 
     fn peer_deadline(&self) -> Option<Duration> {

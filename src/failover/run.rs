@@ -152,14 +152,35 @@ fn uuid(me: &str) -> [u8; 16] {
     out
 }
 
+/// What the control socket asks of failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// Give every VIP to the peer (hb_standby).
+    Standby,
+    /// Take every VIP (hb_takeover).
+    Takeover,
+    /// Only say what failover is doing.
+    Status,
+}
+
+/// An [`Ask`] and where failover's status goes after it.
+#[derive(Debug)]
+pub struct Asked {
+    /// What is asked.
+    pub ask: Ask,
+    /// The status after it.
+    pub reply: tokio::sync::oneshot::Sender<crate::status::FailoverRow>,
+}
+
 /// Runs failover for node `me` until `shutdown`, then gives the VIPs up;
-/// `commands` brings `lvsd standby`, `takeover` and `status`.
+/// `commands` brings `lvsd standby`, `takeover` and `status`; each is
+/// answered with what failover does then.
 pub async fn run(
     f: &Failover,
     me: &str,
     sync: Option<crate::config::SyncDaemonSpec>,
     shutdown: impl Future<Output = ()>,
-    mut commands: tokio::sync::mpsc::Receiver<crate::control::Request>,
+    mut commands: tokio::sync::mpsc::Receiver<Asked>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     alerts: Option<crate::alert::Teller>,
 ) -> Result<(), String> {
@@ -341,24 +362,17 @@ pub async fn run(
             }
             () = tokio::time::sleep_until(wake) => arbiter.tick(since(Instant::now())),
             Some(req) = commands.recv() => {
-                use crate::control::Command;
                 let now = since(Instant::now());
-                let acts = match req.command {
-                    Command::Standby => arbiter.input(now, Input::Standby),
-                    Command::Takeover => arbiter.input(now, Input::Takeover),
-                    // (the daemon's commands never reach here)
-                    Command::Status
-                    | Command::StatusJson
-                    | Command::Reload { .. }
-                    | Command::Drain(_)
-                    | Command::Enable(_)
-                    | Command::KeepTable => Vec::new(),
+                let acts = match req.ask {
+                    Ask::Standby => arbiter.input(now, Input::Standby),
+                    Ask::Takeover => arbiter.input(now, Input::Takeover),
+                    Ask::Status => Vec::new(),
                 };
-                let mut answer = format!("node: {me} (peer {peer})\n");
-                for (k, v) in arbiter.status(now) {
-                    answer.push_str(&format!("{k}: {v}\n"));
-                }
-                let _ = req.reply.send(answer);
+                let _ = req.reply.send(crate::status::FailoverRow {
+                    node: me.clone(),
+                    peer: peer.clone(),
+                    ..arbiter.status(now)
+                });
                 acts
             }
         };

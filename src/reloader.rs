@@ -1,0 +1,294 @@
+//! Reloading: one owner of reading the configuration files again
+//! (SIGHUP, `lvsd reload` and the watcher all go through [`Reloader`]),
+//! one reload at a time, answered with the daemon's own outcome; and the
+//! watcher that notices edits (ldirectord's `autoreload` and `callback`).
+
+use std::path::PathBuf;
+
+use crate::config::{self, Names, Severity};
+use crate::control::Reply;
+use crate::daemon;
+
+/// Reads the configuration files again for a reload (SIGHUP, `lvsd
+/// reload`): every diagnostic is logged; a valid configuration goes to the
+/// daemon, an invalid one changes nothing (and is mailed).
+#[derive(Clone)]
+pub(crate) struct Reloader {
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) names: Names,
+    pub(crate) to: tokio::sync::mpsc::Sender<daemon::Reload>,
+    /// What of the configuration in force the reloader itself uses.
+    pub(crate) running: std::sync::Arc<std::sync::Mutex<Running>>,
+    /// Held through a whole reload: SIGHUP, `lvsd reload` and the watcher
+    /// all reload here, one at a time.
+    pub(crate) one_at_a_time: std::sync::Arc<tokio::sync::Mutex<()>>,
+    pub(crate) notices: crate::alert::Notices,
+    pub(crate) metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    pub(crate) log_target: crate::logs::Target,
+    /// What the files held when the last reload read them: the watcher
+    /// does not report as news a change a reload (SIGHUP, `lvsd reload`)
+    /// has already read.
+    pub(crate) last_read: std::sync::Arc<std::sync::Mutex<Fingerprint>>,
+}
+
+/// What the files read hold: each path with a hash of its content (None:
+/// missing or not a regular file).
+pub(crate) type Fingerprint = Vec<(PathBuf, Option<u64>)>;
+
+/// The settings of the configuration in force that the reloader uses.
+#[derive(Clone)]
+pub(crate) struct Running {
+    autoreload: bool,
+    callback: Option<String>,
+    routes: Vec<config::Alerts>,
+    from: Option<String>,
+    metrics: Option<std::net::SocketAddr>,
+}
+
+impl Running {
+    pub(crate) fn of(c: &config::Config) -> Running {
+        Running {
+            autoreload: c.global.autoreload,
+            callback: c.global.callback.clone(),
+            routes: crate::alert::routes(c),
+            from: c.global.emailalertfrom.clone(),
+            metrics: c.global.metrics,
+        }
+    }
+}
+
+/// What the files lvsd reads hold: (path, a hash of the content, None when
+/// missing) for every file, conf.d's entries listed afresh each time. As
+/// ldirectord's MD5: a touch or a rewrite with the same text is no change.
+pub(crate) fn fingerprint(files: &[PathBuf]) -> Fingerprint {
+    use std::hash::{Hash, Hasher};
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for f in files {
+        if f.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(f)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            entries.sort();
+            paths.extend(entries);
+        } else {
+            paths.push(f.clone());
+            // ha.cf brings haresources and authkeys from its directory.
+            if f.file_name().is_some_and(|n| n == "ha.cf")
+                && let Some(dir) = f.parent()
+            {
+                paths.push(dir.join("haresources"));
+                paths.push(dir.join("authkeys"));
+            }
+        }
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            // Only a regular file is read (a FIFO put there would block):
+            // anything else counts as missing, and the reload it causes
+            // says what is there.
+            let digest = config::file::read_bytes(&p).ok().map(|bytes| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                h.finish()
+            });
+            (p, digest)
+        })
+        .collect()
+}
+
+impl Reloader {
+    /// ldirectord's check of its file, four times a second: a change that
+    /// has settled (the same for a quarter of a second: an editor's
+    /// several writes make one) is logged, reloaded when `autoreload=yes`,
+    /// and given to `callback` (with the file's name), so an edit applies
+    /// within about half a second. Polling the paths (a few small reads)
+    /// instead of inotify (DESIGN.md's notify) needs no dependency and
+    /// follows editors that rename a new file over the old one, drop-ins
+    /// that appear, and files on any filesystem.
+    pub(crate) async fn watch(self) {
+        let files = self.watched();
+        // Off the runtime's threads: a file on a hung mount must not stall
+        // the daemon.
+        let look = |files: &Vec<PathBuf>| {
+            let files = files.clone();
+            async move {
+                tokio::task::spawn_blocking(move || fingerprint(&files))
+                    .await
+                    .unwrap_or_default()
+            }
+        };
+        let mut seen = look(&files).await;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let now = look(&files).await;
+            if now == seen {
+                continue;
+            }
+            // Settle: until two looks a quarter of a second apart agree.
+            let mut last = now;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                let again = look(&files).await;
+                if again == last {
+                    break;
+                }
+                last = again;
+            }
+            let changed: Vec<PathBuf> = last
+                .iter()
+                .filter(|x| !seen.contains(x))
+                .map(|(p, _)| p.clone())
+                .chain(
+                    seen.iter()
+                        .filter(|(p, _)| !last.iter().any(|(q, _)| q == p))
+                        .map(|(p, _)| p.clone()),
+                )
+                .collect();
+            let already_read = self.last_read.lock().is_ok_and(|r| *r == last);
+            seen = last;
+            if already_read {
+                continue;
+            }
+            let running = self.running();
+            let list: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
+            if running.autoreload {
+                tracing::info!("changed on disk: {}: reloading", list.join(", "));
+                self.reload(false).await;
+            } else {
+                tracing::info!(
+                    "changed on disk: {}: not reloaded (autoreload=no; lvsd reload or SIGHUP applies it)",
+                    list.join(", ")
+                );
+            }
+            if let Some(cb) = &running.callback {
+                for p in &changed {
+                    let line = format!("{cb} {}", p.display());
+                    tracing::info!("running callback: {line}");
+                    match tokio::process::Command::new("/bin/sh")
+                        .arg("-c")
+                        .arg(&line)
+                        .status()
+                        .await
+                    {
+                        Ok(s) if s.success() => {}
+                        Ok(s) => tracing::warn!("callback `{line}` failed: {s}"),
+                        Err(e) => tracing::warn!("cannot run callback `{line}`: {e}"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The paths read: the named ones, else the defaults.
+    fn watched(&self) -> Vec<PathBuf> {
+        if self.files.is_empty() {
+            config::DEFAULT_FILES.iter().map(PathBuf::from).collect()
+        } else {
+            self.files.clone()
+        }
+    }
+
+    fn running(&self) -> Running {
+        match self.running.lock() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The answer for `lvsd reload`: the daemon's outcome. The settings
+    /// the reloader itself uses (log target, alert routes, callback,
+    /// autoreload) change only with a configuration the daemon applied.
+    pub(crate) async fn reload(&self, allow_empty: bool) -> Reply {
+        let _one = self.one_at_a_time.lock().await;
+        let (files, names, watched) = (self.files.clone(), self.names.clone(), self.watched());
+        let read = tokio::task::spawn_blocking(move || {
+            (fingerprint(&watched), config::load(&files, &names))
+        })
+        .await;
+        let loaded = match read {
+            Ok((seen, l)) => {
+                if let Ok(mut r) = self.last_read.lock() {
+                    *r = seen;
+                }
+                l
+            }
+            Err(e) => return Reply::error(format!("reading the configuration failed: {e}")),
+        };
+        let mut text = String::new();
+        for d in &loaded.diagnostics {
+            match d.severity {
+                Severity::Error => tracing::error!("reload: {d}"),
+                _ => tracing::warn!("reload: {d}"),
+            }
+            text.push_str(&format!("{d}\n"));
+        }
+        match loaded.config {
+            None => {
+                tracing::error!("reload refused: the running configuration stays");
+                if let Some(m) = &self.metrics {
+                    m.reload("refused");
+                }
+                let running = self.running();
+                let errors: Vec<String> = loaded
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .map(ToString::to_string)
+                    .collect();
+                self.notices.tell(crate::alert::Notice {
+                    at: std::time::SystemTime::now(),
+                    state: crate::alert::DaemonState::Reloading,
+                    subject: String::new(),
+                    change: crate::alert::Change::ReloadRefused {
+                        errors: errors.join("\n"),
+                    },
+                    routes: running.routes,
+                    from: running.from,
+                    servicename: None,
+                });
+                Reply::failed(format!(
+                    "{text}error: reload refused, the running configuration stays\n"
+                ))
+            }
+            Some(c) => {
+                let next = Running::of(&c);
+                let logfile = c.global.logfile.clone();
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                if self
+                    .to
+                    .send(daemon::Reload {
+                        config: c,
+                        allow_empty,
+                        reply,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return Reply::failed(format!("{text}error: lvsd is stopping\n"));
+                }
+                match answer.await {
+                    Ok(daemon::ReloadOutcome::Applied(summary)) => {
+                        if next.metrics != self.running().metrics {
+                            tracing::warn!(
+                                "reload: a new metrics address takes effect when lvsd restarts"
+                            );
+                        }
+                        self.log_target.set(logfile);
+                        if let Ok(mut r) = self.running.lock() {
+                            *r = next;
+                        }
+                        Reply::done(format!("{text}applied: {summary}\n"))
+                    }
+                    Ok(daemon::ReloadOutcome::Unchanged) => Reply::done(format!(
+                        "{text}unchanged: the configuration in force is the same\n"
+                    )),
+                    Ok(daemon::ReloadOutcome::Refused(why)) => Reply::failed(format!(
+                        "{text}{why}\nerror: reload refused, the running configuration stays\n"
+                    )),
+                    Err(_) => Reply::failed(format!("{text}error: lvsd is stopping\n")),
+                }
+            }
+        }
+    }
+}
