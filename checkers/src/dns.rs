@@ -120,7 +120,7 @@ impl Dns {
             } else {
                 format!(
                     "no answer matches `{}` (got {})",
-                    self.receive.as_ref().map_or("", |re| re.as_str()),
+                    self.receive.as_ref().map_or_else(String::new, crate::shown),
                     found.join(", ")
                 )
             },

@@ -103,7 +103,7 @@ impl Ftp {
                 Step::Answer,
                 format!(
                     "{file} does not match `{}` (it starts `{}`)",
-                    re.as_str(),
+                    crate::shown(re),
                     quote(content.split(|b| *b == b'\n').next().unwrap_or_default())
                 ),
             )),

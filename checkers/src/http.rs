@@ -238,7 +238,11 @@ impl Http {
         };
         Err(fail(
             Step::Answer,
-            format!("status {}, {what} /{}/", status.as_u16(), want.as_str()),
+            format!(
+                "status {}, {what} /{}/",
+                status.as_u16(),
+                crate::shown(want)
+            ),
         ))
     }
 }

@@ -115,7 +115,7 @@ impl Ldap {
         match &self.receive {
             Some(re) if !crate::perl_match(re, dn.as_bytes()) => Err(self.fail(
                 Step::Answer,
-                format!("the entry `{dn}` does not match `{}`", re.as_str()),
+                format!("the entry `{dn}` does not match `{}`", crate::shown(re)),
             )),
             _ => Ok(()),
         }

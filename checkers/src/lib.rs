@@ -259,9 +259,36 @@ fn human(d: Duration) -> String {
 /// Whether `re` (a `receive` pattern) matches `text` as Perl's `=~` does
 /// in ldirectord: Perl's `$` also matches before a newline that ends the
 /// text, Rust's only at its very end, so `receive="^OK$"` on a page "OK\n"
-/// is up in ldirectord; the text without that newline is tried too.
+/// is up in ldirectord; for a pattern with a `$`, the text without that
+/// newline is tried too. (Only then: `\z` is the very end in both.)
 pub(crate) fn perl_match(re: &regex::bytes::Regex, text: &[u8]) -> bool {
-    re.is_match(text) || text.strip_suffix(b"\n").is_some_and(|t| re.is_match(t))
+    re.is_match(text)
+        || (has_dollar(re.as_str()) && text.strip_suffix(b"\n").is_some_and(|t| re.is_match(t)))
+}
+
+/// Whether a pattern has an unescaped `$` (an end anchor).
+fn has_dollar(pattern: &str) -> bool {
+    let mut escaped = false;
+    for c in pattern.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '$' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A pattern as a failure reason shows it: its first 60 characters,
+/// control characters escaped.
+pub(crate) fn shown(re: &regex::bytes::Regex) -> String {
+    let p = re.as_str();
+    let mut out: String = p.chars().take(60).flat_map(char::escape_debug).collect();
+    if p.chars().nth(60).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// `addr:port` with brackets around IPv6 addresses.
@@ -370,6 +397,15 @@ mod tests {
         assert!(!perl_match(&re("^Service Up$"), b"Service Up\n\n"));
         assert!(!perl_match(&re("^Service Up$"), b"Service Up\r\n"));
         assert!(!perl_match(&re("^Service Up$"), b"Service Down\n"));
+        // `\z` is the very end, in Perl too.
+        assert!(!perl_match(&re("OK\\z"), b"OK\n"));
+        assert!(!perl_match(&re("^OK\n\\z"), b"OK\n\n"));
+        assert!(perl_match(&re("OK\\$"), b"OK$"));
+        assert!(
+            !perl_match(&re("^OK\\$\\z"), b"OK$\n"),
+            "an escaped $ is no anchor"
+        );
+        assert_eq!(shown(&re("a\tb")), "a\\tb");
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl SimpleTcp {
                 Step::Answer,
                 format!(
                     "no line matches `{}` (first line `{}`)",
-                    self.receive.as_ref().map_or("", |re| re.as_str()),
+                    self.receive.as_ref().map_or_else(String::new, crate::shown),
                     quote(first)
                 ),
             ))

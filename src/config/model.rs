@@ -4,6 +4,10 @@
 //! produces this one model; nothing downstream knows which file a setting
 //! came from. Field names here are the JSON field names of `lvsd dump
 //! --json` and are listed in the README: renaming one is a breaking change.
+//!
+//! One room although it passes 800 lines: it is type declarations and
+//! their doc comments (the operator-facing meaning of every field), with
+//! small accessors; splitting it would scatter the dump schema.
 
 use std::net::IpAddr;
 use std::path::PathBuf;

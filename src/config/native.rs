@@ -8,6 +8,10 @@
 //! `[failover]` the ha.cf directives plus `resources` (haresources lines) and
 //! `authkeys` (the path of a heartbeat authkeys file, which stays 0600).
 //! [`write`] prints a model in this form (`lvsd convert`).
+//!
+//! One room although it passes 800 lines: reading and [`write`] are the two
+//! directions of one format and must change together (`convert` output
+//! reads back to the same model, a property test holds it).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;

@@ -36,6 +36,11 @@
 //! both lived) is logged loudly when they hear each other again, and
 //! resolved by the rules above without asking (the peer holds the set
 //! already).
+//!
+//! One room although it passes 800 lines: the rules above are one state
+//! machine over one struct; its inputs interact (a standby during a
+//! ping-count giveup during a peer restart), and reading them in one place
+//! is what keeps them consistent with heartbeat.
 
 use std::time::Duration;
 
