@@ -30,3 +30,4 @@ mod reloader;
 pub mod run;
 pub mod status;
 pub mod systemd;
+mod watch;

@@ -98,14 +98,13 @@ pub(crate) fn fingerprint(files: &[PathBuf]) -> Fingerprint {
 }
 
 impl Reloader {
-    /// ldirectord's check of its file, four times a second: a change that
-    /// has settled (the same for a quarter of a second: an editor's
-    /// several writes make one) is logged, reloaded when `autoreload=yes`,
-    /// and given to `callback` (with the file's name), so an edit applies
-    /// within about half a second. Polling the paths (a few small reads)
-    /// instead of inotify (DESIGN.md's notify) needs no dependency and
-    /// follows editors that rename a new file over the old one, drop-ins
-    /// that appear, and files on any filesystem.
+    /// ldirectord's check of its file: told by inotify that a config path
+    /// may have changed ([`crate::watch`]; four looks a second where
+    /// inotify is not available), the files are compared by content; a
+    /// change that has settled (the same for a quarter of a second: an
+    /// editor's several writes make one) is logged, reloaded when
+    /// `autoreload=yes`, and given to `callback` (with the file's name), so
+    /// an edit applies within about half a second. Idle, nothing is read.
     pub(crate) async fn watch(self) {
         let files = self.watched();
         // Off the runtime's threads: a file on a hung mount must not stall
@@ -118,9 +117,16 @@ impl Reloader {
                     .unwrap_or_default()
             }
         };
+        let mut changes = crate::watch::Changes::new(&files);
         let mut seen = look(&files).await;
         loop {
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            changes.next().await;
+            if changes.notified() {
+                // Let the burst of an editor's writes pass first.
+                tokio::time::sleep(crate::watch::POLL).await;
+                changes.drain();
+                changes.refresh();
+            }
             let now = look(&files).await;
             if now == seen {
                 continue;
@@ -128,13 +134,15 @@ impl Reloader {
             // Settle: until two looks a quarter of a second apart agree.
             let mut last = now;
             loop {
-                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                tokio::time::sleep(crate::watch::POLL).await;
                 let again = look(&files).await;
                 if again == last {
                     break;
                 }
                 last = again;
             }
+            changes.drain();
+            changes.refresh();
             let changed: Vec<PathBuf> = last
                 .iter()
                 .filter(|x| !seen.contains(x))
