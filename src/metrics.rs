@@ -15,12 +15,15 @@
 //! | `lvsd_alert_mails_total` | outcome (sent, retried, failed, dropped) |
 //! | `lvsd_failover_holds` (1 held) | set (local, foreign) |
 //! | `lvsd_failover_peer_alive` | |
+//! | `lvsd_log_lines_dropped_total` | |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -31,6 +34,24 @@ type Labels = Vec<(&'static str, String)>;
 fn probe_histogram() -> Histogram {
     // 1 ms .. ~16 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// `lvsd_log_lines_dropped_total`: the log writer keeps its own count
+/// ([`crate::logs::dropped`]), read at each scrape.
+#[derive(Debug)]
+struct LogLinesDropped;
+
+impl Collector for LogLinesDropped {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let c = ConstCounter::new(crate::logs::dropped());
+        let m = encoder.encode_descriptor(
+            "log_lines_dropped",
+            "logfile= lines (file or syslog) dropped: the sink did not keep up or failed",
+            None,
+            c.metric_type(),
+        )?;
+        c.encode(m)
+    }
 }
 
 /// Every metric lvsd keeps.
@@ -129,6 +150,7 @@ impl Metrics {
             "1 when the peer director is heard",
             m.failover_peer_alive.clone(),
         );
+        registry.register_collector(Box::new(LogLinesDropped));
         Metrics { registry, ..m }
     }
 
