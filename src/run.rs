@@ -218,6 +218,8 @@ pub fn run(
         }
         // The last mails (the stop notice among them) get a few seconds.
         mailer.finish(std::time::Duration::from_secs(5)).await;
+        // And the last log lines reach `logfile=` (a stuck sink gets 2 s).
+        crate::logs::flush(std::time::Duration::from_secs(2));
         result?;
         Ok(())
     })

@@ -53,15 +53,12 @@ fn md5(parts: &[&[u8]]) -> [u8; 16] {
 
 /// HMAC-MD5 (RFC 2104) of `msg` under `key`.
 fn hmac_md5(key: &[u8], msg: &[u8]) -> [u8; 16] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..16].copy_from_slice(&md5(&[key]));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    md5(&[&opad, &md5(&[&ipad, msg])])
+    use hmac::{KeyInit, Mac};
+    // HMAC takes a key of any length (a long one is hashed first).
+    let mut m = <hmac::Hmac<Md5> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    m.update(msg);
+    m.finalize().into_bytes().into()
 }
 
 /// User-Password hidden as RFC 2865 §5.2 says.
