@@ -74,7 +74,10 @@ async fn vip_inside_namespace() {
                 interface: "nosuch0".into(),
                 ..vip()
             };
-            assert_eq!(vips.add(&bad).await.unwrap_err(), "no interface nosuch0");
+            assert_eq!(
+                vips.add(&bad).await.unwrap_err().to_string(),
+                "no interface nosuch0"
+            );
         }
         other => panic!("unknown step {other}"),
     }

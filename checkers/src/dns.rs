@@ -28,13 +28,15 @@ pub struct Dns {
 /// The question `request` asks (ldirectord's leading `/` taken off): PTR
 /// for an address, else A; an error when it is not a DNS name (the config
 /// reader refuses such a check with this reason).
-pub fn query_of(request: &str) -> Result<Query, String> {
+pub fn query_of(request: &str) -> Result<Query, crate::SetupError> {
     let request = request.strip_prefix('/').unwrap_or(request);
     Ok(match request.parse::<IpAddr>() {
         Ok(ip) => Query::query(Name::from(ip), RecordType::PTR),
         Err(_) => {
-            let mut name = Name::from_ascii(request)
-                .map_err(|e| format!("request `{request}` is not a DNS name: {e}"))?;
+            let mut name = Name::from_ascii(request).map_err(|e| crate::SetupError::DnsName {
+                request: request.to_owned(),
+                reason: e.to_string(),
+            })?;
             name.set_fqdn(true);
             Query::query(name, RecordType::A)
         }
@@ -51,7 +53,7 @@ impl Dns {
         tcp: bool,
         request: &str,
         receive: Option<Regex>,
-    ) -> Result<Dns, String> {
+    ) -> Result<Dns, crate::SetupError> {
         let addr = SocketAddr::new(addr, port);
         let query = query_of(request)?;
         let subject = format!(

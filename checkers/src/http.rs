@@ -50,7 +50,7 @@ impl HttpOptions {
     /// connection to the real. An error when the two do not make a URL
     /// (the config reader refuses such a check with this reason).
     #[allow(clippy::type_complexity)]
-    pub fn url(&self) -> Result<(reqwest::Url, Option<(String, IpAddr)>), String> {
+    pub fn url(&self) -> Result<(reqwest::Url, Option<(String, IpAddr)>), crate::SetupError> {
         let scheme = if self.tls { "https" } else { "http" };
         let (url_host, pin) = match self.virtualhost.as_deref().map(vhost_name) {
             Some(name) if !name.is_empty() && name.parse::<IpAddr>().is_err() => (
@@ -60,7 +60,10 @@ impl HttpOptions {
             _ => (host_port(self.addr, self.port), None),
         };
         let url = format!("{scheme}://{url_host}{}", abs_path(&self.path));
-        let url = reqwest::Url::parse(&url).map_err(|e| format!("cannot check {url}: {e}"))?;
+        let url = reqwest::Url::parse(&url).map_err(|e| crate::SetupError::Url {
+            reason: e.to_string(),
+            url: url.clone(),
+        })?;
         Ok((url, pin))
     }
 
@@ -106,7 +109,7 @@ impl HttpClients {
         &mut self,
         verify: bool,
         pin: Option<(String, IpAddr)>,
-    ) -> Result<reqwest::Client, String> {
+    ) -> Result<reqwest::Client, crate::SetupError> {
         if let Some(c) = self.clients.get(&(verify, pin.clone())) {
             return Ok(c.clone());
         }
@@ -122,7 +125,7 @@ impl HttpClients {
         }
         let client = builder
             .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+            .map_err(|e| crate::SetupError::HttpClient(e.to_string()))?;
         self.clients.insert((verify, pin), client.clone());
         Ok(client)
     }
@@ -147,14 +150,17 @@ fn vhost_name(vhost: &str) -> &str {
 
 impl Http {
     /// Builds the checker; fails only when the TLS stack cannot be set up.
-    pub fn new(o: HttpOptions) -> Result<Http, String> {
+    pub fn new(o: HttpOptions) -> Result<Http, crate::SetupError> {
         Http::with_clients(o, &mut HttpClients::default())
     }
 
     /// Builds the checker, sharing a client with the checks in `clients`
     /// that need the same client options (most do: 10,000 plain http checks
     /// share one client instead of holding 10,000).
-    pub fn with_clients(o: HttpOptions, clients: &mut HttpClients) -> Result<Http, String> {
+    pub fn with_clients(
+        o: HttpOptions,
+        clients: &mut HttpClients,
+    ) -> Result<Http, crate::SetupError> {
         let (url, pin) = o.url()?;
         let client = clients.get(o.verify_tls, pin)?;
         let real = host_port(o.addr, o.port);

@@ -30,7 +30,7 @@ impl Imap {
         tls: bool,
         verify: bool,
         login: Option<Login>,
-    ) -> Result<Imap, String> {
+    ) -> Result<Imap, crate::SetupError> {
         let addr = SocketAddr::new(addr, port);
         Ok(Imap {
             addr,

@@ -63,8 +63,8 @@ impl Ldap {
     async fn run(&self) -> Result<(), ProbeError> {
         let mut settings = LdapConnSettings::new();
         if self.tls {
-            let config =
-                crate::tls::client_config(self.verify).map_err(|e| self.fail(Step::Internal, e))?;
+            let config = crate::tls::client_config(self.verify)
+                .map_err(|e| self.fail(Step::Internal, e.to_string()))?;
             settings = settings.set_config(config);
         }
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.url)

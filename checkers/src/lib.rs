@@ -66,6 +66,34 @@ pub use sip::Sip;
 pub use smtp::Smtp;
 pub use sql::{Engine, Sql};
 
+/// Why a checker could not be made, before any probe (the config reader
+/// refuses such a check at its line with this reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    /// A dns check's request is not a DNS name.
+    #[error("request `{request}` is not a DNS name: {reason}")]
+    DnsName {
+        /// The request as written.
+        request: String,
+        /// Why not.
+        reason: String,
+    },
+    /// An http(s) check's URL cannot be built.
+    #[error("cannot check {url}: {reason}")]
+    Url {
+        /// The URL as built.
+        url: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The HTTP client cannot be set up.
+    #[error("cannot set up the HTTP client: {0}")]
+    HttpClient(String),
+    /// TLS cannot be set up (the crypto provider, the trust store).
+    #[error("TLS setup: {0}")]
+    Tls(String),
+}
+
 /// A shared secret (RADIUS). Its Debug output hides it.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(pub String);

@@ -85,7 +85,7 @@ impl std::fmt::Debug for Tls {
 
 impl Tls {
     /// TLS to `addr`, verifying its certificate or not.
-    pub(crate) fn new(addr: SocketAddr, verify: bool) -> Result<Tls, String> {
+    pub(crate) fn new(addr: SocketAddr, verify: bool) -> Result<Tls, crate::SetupError> {
         Ok(Tls {
             config: crate::tls::client_config(verify)?,
             name: ServerName::IpAddress(addr.ip().into()),

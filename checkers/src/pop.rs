@@ -25,7 +25,7 @@ impl Pop {
         tls: bool,
         verify: bool,
         login: Option<Login>,
-    ) -> Result<Pop, String> {
+    ) -> Result<Pop, crate::SetupError> {
         let addr = SocketAddr::new(addr, port);
         Ok(Pop {
             addr,

@@ -62,14 +62,14 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-fn build(verify: bool) -> Result<Arc<ClientConfig>, String> {
+fn build(verify: bool) -> Result<Arc<ClientConfig>, crate::SetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?;
+        .map_err(|e| crate::SetupError::Tls(e.to_string()))?;
     let config = if verify {
         rustls_platform_verifier::BuilderVerifierExt::with_platform_verifier(builder)
-            .map_err(|e| format!("TLS setup: the system's trust store: {e}"))?
+            .map_err(|e| crate::SetupError::Tls(format!("the system's trust store: {e}")))?
             .with_no_client_auth()
     } else {
         builder
@@ -81,9 +81,9 @@ fn build(verify: bool) -> Result<Arc<ClientConfig>, String> {
 }
 
 /// The shared client configuration: verifying certificates or not.
-pub(crate) fn client_config(verify: bool) -> Result<Arc<ClientConfig>, String> {
-    static VERIFY: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
-    static ANY: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+pub(crate) fn client_config(verify: bool) -> Result<Arc<ClientConfig>, crate::SetupError> {
+    static VERIFY: OnceLock<Result<Arc<ClientConfig>, crate::SetupError>> = OnceLock::new();
+    static ANY: OnceLock<Result<Arc<ClientConfig>, crate::SetupError>> = OnceLock::new();
     let cell = if verify { &VERIFY } else { &ANY };
     cell.get_or_init(|| build(verify)).clone()
 }

@@ -15,21 +15,66 @@ use tokio::sync::mpsc;
 use super::{Mail, Recipient};
 use crate::config::{SmtpServer, TlsMode};
 
+/// Why a mail cannot go out.
+#[derive(Debug, thiserror::Error)]
+enum MailError {
+    /// The `ca=` file cannot be read.
+    #[error("reading the CA {path}: {source}")]
+    ReadCa {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The `ca=` file is no PEM certificate.
+    #[error("the CA {path}: {source}")]
+    BadCa {
+        path: std::path::PathBuf,
+        source: lettre::transport::smtp::Error,
+    },
+    /// TLS cannot be set up.
+    #[error("TLS: {0}")]
+    Tls(lettre::transport::smtp::Error),
+    /// The sender's address is not one.
+    #[error("from `{from}`: {source}")]
+    From {
+        from: String,
+        source: lettre::address::AddressError,
+    },
+    /// A recipient's address is not one.
+    #[error("recipient `{to}`: {source}")]
+    To {
+        to: String,
+        source: lettre::address::AddressError,
+    },
+    /// The message cannot be built.
+    #[error("{0}")]
+    Build(#[from] lettre::error::Error),
+    /// The server did not take it, after every retry.
+    #[error("given up after {attempts} attempts: {source}")]
+    GivenUp {
+        attempts: u32,
+        source: lettre::transport::smtp::Error,
+    },
+}
+
 /// A transport for `server`, saying `hello` in EHLO.
 fn transport(
     server: &SmtpServer,
     hello: &str,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    let params = || -> Result<TlsParameters, String> {
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    let params = || -> Result<TlsParameters, MailError> {
         let mut b = TlsParameters::builder(server.host.clone());
         if let Some(path) = &server.ca {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("reading the CA {}: {e}", path.display()))?;
-            let cert = Certificate::from_pem(&pem)
-                .map_err(|e| format!("the CA {}: {e}", path.display()))?;
+            let pem = std::fs::read(path).map_err(|e| MailError::ReadCa {
+                path: path.clone(),
+                source: e,
+            })?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| MailError::BadCa {
+                path: path.clone(),
+                source: e,
+            })?;
             b = b.add_root_certificate(cert);
         }
-        b.build_rustls().map_err(|e| format!("TLS: {e}"))
+        b.build_rustls().map_err(MailError::Tls)
     };
     let tls = match server.tls {
         TlsMode::None => Tls::None,
@@ -176,7 +221,12 @@ async fn deliver(
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                     attempt += 1;
                 }
-                Err(e) => break Err(format!("given up after {attempt} attempts: {e}")),
+                Err(e) => {
+                    break Err(MailError::GivenUp {
+                        attempts: attempt,
+                        source: e,
+                    });
+                }
             }
         };
         if let Some(m) = &metrics {
@@ -200,7 +250,7 @@ async fn deliver(
 
 /// The message; a bare local part gets `@director` (as sendmail
 /// qualifies it).
-fn message(mail: &Mail, director: &str) -> Result<Message, String> {
+fn message(mail: &Mail, director: &str) -> Result<Message, MailError> {
     let qualify = |a: &str| {
         if a.contains('@') {
             a.to_owned()
@@ -211,14 +261,18 @@ fn message(mail: &Mail, director: &str) -> Result<Message, String> {
     let Recipient { from, to, .. } = &mail.recipient;
     let from = qualify(from.as_deref().unwrap_or("root"));
     Message::builder()
-        .from(from.parse().map_err(|e| format!("from `{from}`: {e}"))?)
-        .to(qualify(to)
-            .parse()
-            .map_err(|e| format!("recipient `{to}`: {e}"))?)
+        .from(from.parse().map_err(|e| MailError::From {
+            from: from.clone(),
+            source: e,
+        })?)
+        .to(qualify(to).parse().map_err(|e| MailError::To {
+            to: to.clone(),
+            source: e,
+        })?)
         .subject(mail.subject.clone())
         .header(lettre::message::header::ContentType::TEXT_PLAIN)
         .body(mail.body.clone())
-        .map_err(|e| e.to_string())
+        .map_err(MailError::from)
 }
 
 #[cfg(test)]

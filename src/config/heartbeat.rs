@@ -1135,7 +1135,7 @@ pub fn read_dir(hacf: &Path, names: &Names, d: &mut Diagnostics) -> Option<Failo
         match super::file::read_text(p) {
             Ok(t) => Some((name, t)),
             Err(e) => {
-                d.error(Loc::file(&name), e);
+                d.error(Loc::file(&name), e.to_string());
                 None
             }
         }

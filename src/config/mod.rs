@@ -30,8 +30,8 @@ pub use draft::SCHEDULERS;
 pub use model::*;
 pub use names::Names;
 pub use pattern::Pattern;
-pub use smtp::{SmtpServer, TlsMode};
-pub use url::{RealUrl, real_url};
+pub use smtp::{SmtpError, SmtpServer, TlsMode};
+pub use url::{RealUrl, UrlError, real_url};
 
 /// Where lvsd looks when no file is named.
 pub const DEFAULT_FILES: [&str; 2] = ["/etc/lvsd/lvsd.toml", "/etc/lvsd/conf.d"];
@@ -170,7 +170,7 @@ impl<'a> Builder<'a> {
             format => match file::read_text(path) {
                 Ok(text) => self.text(format, &name, &text),
                 Err(e) => {
-                    self.d.error(Loc::file(&name), e);
+                    self.d.error(Loc::file(&name), e.to_string());
                 }
             },
         }

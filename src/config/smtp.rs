@@ -55,7 +55,7 @@ impl SmtpServer {
     }
 
     /// Reads an `smtp` setting; the error says what is wrong.
-    pub fn parse(s: &str) -> Result<SmtpServer, String> {
+    pub fn parse(s: &str) -> Result<SmtpServer, SmtpError> {
         let (scheme, rest) = match s.split_once("://") {
             Some((scheme, rest)) => (Some(scheme), rest),
             None => (None, s),
@@ -63,7 +63,7 @@ impl SmtpServer {
         let (mut tls, default_port) = match scheme {
             None | Some("smtp") => (TlsMode::Opportunistic, 25),
             Some("smtps") => (TlsMode::Wrapper, 465),
-            Some(other) => return Err(format!("unknown scheme `{other}://` (smtp or smtps)")),
+            Some(other) => return Err(SmtpError::Scheme(other.to_owned())),
         };
         let (rest, query) = match rest.split_once('?') {
             Some((r, q)) if scheme.is_some() => (r, Some(q)),
@@ -71,18 +71,18 @@ impl SmtpServer {
         };
         let (login, hostport) = match rest.rsplit_once('@') {
             Some((l, h)) if scheme.is_some() => {
-                let (u, p) = l.split_once(':').ok_or("write user:password@host")?;
+                let (u, p) = l.split_once(':').ok_or(SmtpError::Login)?;
                 (Some((decode(u)?, decode(p)?)), h)
             }
             _ => (None, rest),
         };
         let hostport = hostport.trim_end_matches('/');
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or("missing `]`")?;
+            let (h, after) = v6.split_once(']').ok_or(SmtpError::Bracket)?;
             match after.strip_prefix(':') {
                 Some(p) => (h, Some(p)),
                 None if after.is_empty() => (h, None),
-                None => return Err(format!("unexpected `{after}` after the address")),
+                None => return Err(SmtpError::AfterAddress(after.to_owned())),
             }
         } else if hostport.matches(':').count() > 1 {
             (hostport, None) // a bare IPv6 address
@@ -97,14 +97,14 @@ impl SmtpServer {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b))
         {
-            return Err(format!("invalid host `{host}`"));
+            return Err(SmtpError::Host(host.to_owned()));
         }
         let port = match port {
             Some(p) => p
                 .parse::<u16>()
                 .ok()
                 .filter(|&p| p > 0)
-                .ok_or(format!("invalid port `{p}`"))?,
+                .ok_or_else(|| SmtpError::Port(p.to_owned()))?,
             None => default_port,
         };
         let mut ca = None;
@@ -117,14 +117,12 @@ impl SmtpServer {
                 Some(("tls", "required")) if tls != TlsMode::Wrapper => tls = TlsMode::Required,
                 Some(("ca", path)) if path.starts_with('/') => ca = Some(PathBuf::from(path)),
                 _ => {
-                    return Err(format!(
-                        "unknown option `{kv}` (tls=none|opportunistic|required for smtp://, ca=/absolute/path.pem)"
-                    ));
+                    return Err(SmtpError::Option(kv.to_owned()));
                 }
             }
         }
         if login.is_some() && tls == TlsMode::None {
-            return Err("a password is never sent without TLS: drop tls=none".into());
+            return Err(SmtpError::PasswordWithoutTls);
         }
         Ok(SmtpServer {
             spec: s.to_owned(),
@@ -153,7 +151,7 @@ impl Serialize for SmtpServer {
 }
 
 /// `%40` and the like in a URL's user or password.
-fn decode(s: &str) -> Result<String, String> {
+fn decode(s: &str) -> Result<String, SmtpError> {
     let mut out = Vec::with_capacity(s.len());
     let b = s.as_bytes();
     let mut i = 0;
@@ -162,7 +160,7 @@ fn decode(s: &str) -> Result<String, String> {
             let hex = s
                 .get(i + 1..i + 3)
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("bad %-escape in user or password")?;
+                .ok_or(SmtpError::Escape)?;
             out.push(hex);
             i += 3;
         } else {
@@ -170,7 +168,44 @@ fn decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| "user or password is not UTF-8".into())
+    String::from_utf8(out).map_err(|_| SmtpError::NotUtf8)
+}
+
+/// What is wrong with an `smtp` setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmtpError {
+    /// Not smtp:// or smtps://.
+    #[error("unknown scheme `{0}://` (smtp or smtps)")]
+    Scheme(String),
+    /// A login without `user:password`.
+    #[error("write user:password@host")]
+    Login,
+    /// `[` without `]`.
+    #[error("missing `]`")]
+    Bracket,
+    /// Text after `[address]`.
+    #[error("unexpected `{0}` after the address")]
+    AfterAddress(String),
+    /// No host, or one with characters no host has.
+    #[error("invalid host `{0}`")]
+    Host(String),
+    /// Not a port 1..65535.
+    #[error("invalid port `{0}`")]
+    Port(String),
+    /// An unknown `?option`.
+    #[error(
+        "unknown option `{0}` (tls=none|opportunistic|required for smtp://, ca=/absolute/path.pem)"
+    )]
+    Option(String),
+    /// A login with tls=none.
+    #[error("a password is never sent without TLS: drop tls=none")]
+    PasswordWithoutTls,
+    /// A bad `%XX`.
+    #[error("bad %-escape in user or password")]
+    Escape,
+    /// The decoded user or password is not UTF-8.
+    #[error("user or password is not UTF-8")]
+    NotUtf8,
 }
 
 #[cfg(test)]

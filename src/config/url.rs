@@ -14,6 +14,19 @@ pub struct RealUrl {
     pub path: String,
 }
 
+/// A per-real URL lvsd cannot check: its host is not an address (or its
+/// port is 0).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the real's request `{request}` is a URL, which ldirectord fetches instead of the real; lvsd needs its host to be an address (and a port other than 0), not `{host}`"
+)]
+pub struct UrlError {
+    /// The request as written.
+    pub request: String,
+    /// Its host and port as written.
+    pub host: String,
+}
+
 /// ldirectord's per-real URL: a `real=` line's own request that is a whole
 /// URL of the check's scheme (`"http://10.0.0.5:8080/alive"` for http,
 /// `https://` for https) is fetched from that URL's host and port instead
@@ -22,7 +35,7 @@ pub struct RealUrl {
 /// starts with http://... the IP-address and port of the real server is
 /// overridden"). `None`: not a URL, a path; `Some(Err)`: a URL lvsd cannot
 /// check (its host must be an address), with why.
-pub fn real_url(tls: bool, request: &str) -> Option<Result<RealUrl, String>> {
+pub fn real_url(tls: bool, request: &str) -> Option<Result<RealUrl, UrlError>> {
     let scheme = if tls { "https://" } else { "http://" };
     let rest = request
         .strip_prefix('/')
@@ -49,9 +62,9 @@ pub fn real_url(tls: bool, request: &str) -> Option<Result<RealUrl, String>> {
     };
     Some(match parsed {
         Some((addr, port)) if port != 0 => Ok(RealUrl { addr, port, path }),
-        _ => Err(format!(
-            "the real's request `{}` is a URL, which ldirectord fetches instead of the real; lvsd needs its host to be an address (and a port other than 0), not `{authority}`",
-            request.strip_prefix('/').unwrap_or(request)
-        )),
+        _ => Err(UrlError {
+            request: request.strip_prefix('/').unwrap_or(request).to_owned(),
+            host: authority.to_owned(),
+        }),
     })
 }

@@ -97,7 +97,7 @@ impl Default for RunOptions {
 pub enum DaemonError {
     /// A checker could not be set up.
     #[error("setting up the checks: {0}")]
-    Checker(String),
+    Checker(#[from] checkers::SetupError),
     /// The kernel's table could not be read at start.
     #[error(transparent)]
     Kernel(#[from] KernelError),

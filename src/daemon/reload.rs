@@ -47,7 +47,7 @@ impl<K: Kernel> Daemon<K> {
         }
         let plan = Plan::of(&cfg);
         if let Err(e) = scheduler.update(&plan.checks) {
-            return self.refused(e);
+            return self.refused(e.to_string());
         }
         let keys = |c: &Config| {
             c.virtuals

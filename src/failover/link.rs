@@ -57,13 +57,43 @@ fn ifindex(dev: &str) -> std::io::Result<u32> {
         .map_err(|e| std::io::Error::other(format!("{path}: {e}")))
 }
 
+/// Why ha.cf's media make no link lvsd can open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// An IPv6 multicast medium.
+    #[error("mcast6 {0}: IPv6 multicast media are not supported yet: use mcast, ucast or bcast")]
+    Mcast6(IpAddr),
+    /// A serial medium.
+    #[error("serial {0}: lvsd talks over UDP only (ucast or bcast)")]
+    Serial(String),
+    /// None at all.
+    #[error("ha.cf names no ucast, bcast or mcast medium")]
+    None,
+}
+
+/// Why a message did not go out.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// It could not be signed and encoded.
+    #[error(transparent)]
+    Encode(#[from] WireError),
+    /// A destination refused it (the first of those that did).
+    #[error("sending to {to}: {source}")]
+    Send {
+        /// The destination.
+        to: SocketAddr,
+        /// The socket's error.
+        source: std::io::Error,
+    },
+}
+
 impl LinkSpec {
     /// The link of ha.cf's `ucast`/`bcast` media. A `bcast` medium sends
     /// to 255.255.255.255 on its interface (heartbeat takes the
     /// interface's broadcast address; with the socket bound to the
     /// interface the limited broadcast reaches the same hosts). IPv6
     /// groups and `serial` are refused with an error that names them.
-    pub fn of(media: &[Medium], udpport: u16) -> Result<LinkSpec, String> {
+    pub fn of(media: &[Medium], udpport: u16) -> Result<LinkSpec, MediaError> {
         let mut spec = LinkSpec {
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), udpport),
             device: None,
@@ -109,19 +139,15 @@ impl LinkSpec {
                     group: IpAddr::V6(group),
                     ..
                 } => {
-                    return Err(format!(
-                        "mcast6 {group}: IPv6 multicast media are not supported yet: use mcast, ucast or bcast"
-                    ));
+                    return Err(MediaError::Mcast6(IpAddr::V6(*group)));
                 }
                 Medium::Serial { device, .. } => {
-                    return Err(format!(
-                        "serial {device}: lvsd talks over UDP only (ucast or bcast)"
-                    ));
+                    return Err(MediaError::Serial(device.clone()));
                 }
             }
         }
         if spec.destinations.is_empty() {
-            return Err("ha.cf names no ucast, bcast or mcast medium".to_owned());
+            return Err(MediaError::None);
         }
         // One socket: bound to the interface when every medium names the
         // same one, else listening on all of them.
@@ -224,12 +250,12 @@ impl Link {
 
     /// Signs `m` and sends it on every medium. Errors of one destination
     /// do not stop the others; the first is returned.
-    pub async fn send(&self, m: &Message) -> Result<(), String> {
-        let bytes = m.encode(&self.active).map_err(|e| e.to_string())?;
+    pub async fn send(&self, m: &Message) -> Result<(), SendError> {
+        let bytes = m.encode(&self.active)?;
         let mut first = None;
         for d in &self.spec.destinations {
             if let Err(e) = self.sock.send_to(&bytes, d).await {
-                first.get_or_insert(format!("sending to {d}: {e}"));
+                first.get_or_insert(SendError::Send { to: *d, source: e });
             }
         }
         first.map_or(Ok(()), Err)
@@ -409,11 +435,21 @@ mod tests {
             ttl: 1,
             loopback: false,
         }];
-        assert!(LinkSpec::of(&mcast6, 694).unwrap_err().contains("mcast6"));
+        assert!(
+            LinkSpec::of(&mcast6, 694)
+                .unwrap_err()
+                .to_string()
+                .contains("mcast6")
+        );
         let serial = [Medium::Serial {
             device: "/dev/ttyS0".into(),
             baud: 19200,
         }];
-        assert!(LinkSpec::of(&serial, 694).unwrap_err().contains("UDP only"));
+        assert!(
+            LinkSpec::of(&serial, 694)
+                .unwrap_err()
+                .to_string()
+                .contains("UDP only")
+        );
     }
 }

@@ -61,6 +61,51 @@ async fn send(link: &Link, m: &super::wire::Message) {
     }
 }
 
+/// Why failover cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum FailoverError {
+    /// This host is not one of ha.cf's nodes.
+    #[error("this host is `{me}`, which ha.cf's node lines do not name ({nodes})")]
+    NotANode {
+        /// This host's name.
+        me: String,
+        /// ha.cf's nodes, comma-separated.
+        nodes: String,
+    },
+    /// Not two nodes.
+    #[error("lvsd runs two-node clusters; ha.cf names {0} node(s)")]
+    NotTwoNodes(usize),
+    /// A VIP without prefix or interface, and no connected route to it.
+    #[error(
+        "{at}: no interface of this host has a connected route to {addr}: write its prefix and interface ({agent}::{addr}/PREFIX/IFACE)"
+    )]
+    NoRoute {
+        /// Where the VIP is written.
+        at: String,
+        /// The VIP.
+        addr: IpAddr,
+        /// Its resource agent (IPaddr, IPaddr2).
+        agent: String,
+    },
+    /// authkeys' `auth N` names no key.
+    #[error("authkeys: no key {0}")]
+    NoKey(u8),
+    /// The media make no link.
+    #[error(transparent)]
+    Media(#[from] super::link::MediaError),
+    /// The cluster link's socket cannot be opened.
+    #[error("opening the cluster link on port {port}: {source}")]
+    Open {
+        /// ha.cf's udpport.
+        port: u16,
+        /// The socket's error.
+        source: std::io::Error,
+    },
+    /// The route netlink socket cannot be opened.
+    #[error("opening rtnetlink: {0}")]
+    Rtnetlink(std::io::Error),
+}
+
 /// This node's and its peer's names, and the VIP sets, from the config;
 /// `me` is this host's name (`uname -n`). A VIP written without prefix or
 /// interface takes them from `routes` (this host's connected routes), as
@@ -69,21 +114,18 @@ pub fn plan(
     f: &Failover,
     me: &str,
     routes: &[super::routes::Route],
-) -> Result<(String, Sets), String> {
+) -> Result<(String, Sets), FailoverError> {
     let me = me.to_ascii_lowercase();
     let nodes: Vec<String> = f.ha.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
     if !nodes.contains(&me) {
-        return Err(format!(
-            "this host is `{me}`, which ha.cf's node lines do not name ({})",
-            nodes.join(", ")
-        ));
+        return Err(FailoverError::NotANode {
+            me,
+            nodes: nodes.join(", "),
+        });
     }
     let peers: Vec<&String> = nodes.iter().filter(|n| **n != me).collect();
     let [peer] = peers.as_slice() else {
-        return Err(format!(
-            "lvsd runs two-node clusters; ha.cf names {} node(s)",
-            nodes.len()
-        ));
+        return Err(FailoverError::NotTwoNodes(nodes.len()));
     };
     let mut sets = Sets::default();
     for g in &f.resources {
@@ -94,20 +136,13 @@ pub fn plan(
                 (Some(p), Some(i), _) => (p, i.clone()),
                 (p, i, Some((rp, ri))) => (p.unwrap_or(*rp), i.clone().unwrap_or(ri.clone())),
                 (_, _, None) => {
-                    return Err(format!(
-                        "{}: no interface of this host has a connected route to {}: \
-                         write its prefix and interface ({}::{}/PREFIX/IFACE)",
-                        g.origin
-                            .0
-                            .as_ref()
-                            .map_or("haresources".to_owned(), |l| format!(
-                                "{}:{}",
-                                l.file, l.line
-                            )),
-                        v.address,
-                        v.agent,
-                        v.address
-                    ));
+                    return Err(FailoverError::NoRoute {
+                        at: g.origin.0.as_ref().map_or("haresources".to_owned(), |l| {
+                            format!("{}:{}", l.file, l.line)
+                        }),
+                        addr: v.address,
+                        agent: v.agent.to_string(),
+                    });
                 }
             };
             let vip = Vip {
@@ -183,7 +218,7 @@ pub async fn run(
     mut commands: tokio::sync::mpsc::Receiver<Asked>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     alerts: Option<crate::alert::Teller>,
-) -> Result<(), String> {
+) -> Result<(), FailoverError> {
     let (peer, sets) = plan(f, me, &super::routes::read())?;
     let me = me.to_ascii_lowercase();
     let nodes: Vec<String> = f.ha.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
@@ -194,11 +229,14 @@ pub async fn run(
         .iter()
         .find(|k| k.index == f.authkeys.active)
         .cloned()
-        .ok_or_else(|| format!("authkeys: no key {}", f.authkeys.active))?;
+        .ok_or(FailoverError::NoKey(f.authkeys.active))?;
     let spec = LinkSpec::of(&f.ha.media, f.ha.udpport)?;
-    let mut link = Link::open(spec, f.authkeys.keys.clone(), active)
-        .map_err(|e| format!("opening the cluster link on port {}: {e}", f.ha.udpport))?;
-    let vips = Arc::new(Vips::open().map_err(|e| format!("opening rtnetlink: {e}"))?);
+    let mut link =
+        Link::open(spec, f.authkeys.keys.clone(), active).map_err(|e| FailoverError::Open {
+            port: f.ha.udpport,
+            source: e,
+        })?;
+    let vips = Arc::new(Vips::open().map_err(FailoverError::Rtnetlink)?);
     let groups: Vec<Vec<IpAddr>> =
         f.ha.ping_groups
             .iter()

@@ -49,6 +49,54 @@ impl Drop for Vips {
 
 const ETH_P_ARP: u16 = 0x0806;
 
+/// Why a VIP could not be looked at, added, removed or announced.
+#[derive(Debug, thiserror::Error)]
+pub enum VipError {
+    /// The VIP's interface does not exist.
+    #[error("no interface {0}")]
+    NoInterface(String),
+    /// Asking the kernel about the interface failed.
+    #[error("interface {interface}: {source}")]
+    Interface {
+        /// Its name.
+        interface: String,
+        /// What the kernel said.
+        source: rtnetlink::Error,
+    },
+    /// Listing the interface's addresses failed.
+    #[error("listing addresses: {0}")]
+    List(rtnetlink::Error),
+    /// Adding the address failed.
+    #[error("adding {vip}: {source}")]
+    Add {
+        /// The VIP.
+        vip: String,
+        /// What the kernel said.
+        source: rtnetlink::Error,
+    },
+    /// Removing the address failed.
+    #[error("removing {vip}: {source}")]
+    Remove {
+        /// The VIP.
+        vip: String,
+        /// What the kernel said.
+        source: rtnetlink::Error,
+    },
+    /// The interface has no Ethernet address to announce from.
+    #[error("{0}: no Ethernet address to announce from")]
+    NoEthernet(String),
+    /// Sending a gratuitous ARP or neighbour advertisement failed.
+    #[error("{what} for {vip}: {source}")]
+    Announce {
+        /// gratuitous ARP, or neighbour advertisement.
+        what: &'static str,
+        /// The VIP.
+        vip: String,
+        /// The socket's error.
+        source: std::io::Error,
+    },
+}
+
 impl Vips {
     /// Opens the route netlink socket (needs a tokio runtime).
     pub fn open() -> std::io::Result<Vips> {
@@ -60,7 +108,7 @@ impl Vips {
     }
 
     /// The index and hardware address of an interface.
-    async fn link(&self, name: &str) -> Result<(u32, Vec<u8>), String> {
+    async fn link(&self, name: &str) -> Result<(u32, Vec<u8>), VipError> {
         let mut links = self
             .handle
             .link()
@@ -79,11 +127,14 @@ impl Vips {
                     .unwrap_or_default();
                 Ok((l.header.index, mac))
             }
-            Ok(None) => Err(format!("no interface {name}")),
+            Ok(None) => Err(VipError::NoInterface(name.to_owned())),
             Err(e) if e.to_string().contains("No such device") => {
-                Err(format!("no interface {name}"))
+                Err(VipError::NoInterface(name.to_owned()))
             }
-            Err(e) => Err(format!("interface {name}: {e}")),
+            Err(e) => Err(VipError::Interface {
+                interface: name.to_owned(),
+                source: e,
+            }),
         }
     }
 
@@ -91,7 +142,7 @@ impl Vips {
     async fn find(
         &self,
         v: &Vip,
-    ) -> Result<Option<rtnetlink::packet_route::address::AddressMessage>, String> {
+    ) -> Result<Option<rtnetlink::packet_route::address::AddressMessage>, VipError> {
         let (index, _) = self.link(&v.interface).await?;
         let mut addrs = self
             .handle
@@ -99,11 +150,7 @@ impl Vips {
             .get()
             .set_link_index_filter(index)
             .execute();
-        while let Some(a) = addrs
-            .try_next()
-            .await
-            .map_err(|e| format!("listing addresses: {e}"))?
-        {
+        while let Some(a) = addrs.try_next().await.map_err(VipError::List)? {
             let here = a
                 .attributes
                 .iter()
@@ -116,12 +163,12 @@ impl Vips {
     }
 
     /// Whether `v` is on its interface.
-    pub async fn has(&self, v: &Vip) -> Result<bool, String> {
+    pub async fn has(&self, v: &Vip) -> Result<bool, VipError> {
         Ok(self.find(v).await?.is_some())
     }
 
     /// Adds `v` (nothing when it is there already); true when added.
-    pub async fn add(&self, v: &Vip) -> Result<bool, String> {
+    pub async fn add(&self, v: &Vip) -> Result<bool, VipError> {
         if self.has(v).await? {
             return Ok(false);
         }
@@ -130,14 +177,15 @@ impl Vips {
         if v.addr.is_ipv6() {
             req.message_mut().header.flags |= AddressHeaderFlags::Nodad;
         }
-        req.execute()
-            .await
-            .map_err(|e| format!("adding {v}: {e}"))?;
+        req.execute().await.map_err(|e| VipError::Add {
+            vip: v.to_string(),
+            source: e,
+        })?;
         Ok(true)
     }
 
     /// Removes `v` (nothing when it is not there); true when removed.
-    pub async fn remove(&self, v: &Vip) -> Result<bool, String> {
+    pub async fn remove(&self, v: &Vip) -> Result<bool, VipError> {
         let Some(msg) = self.find(v).await? else {
             return Ok(false);
         };
@@ -146,27 +194,40 @@ impl Vips {
             .del(msg)
             .execute()
             .await
-            .map_err(|e| format!("removing {v}: {e}"))?;
+            .map_err(|e| VipError::Remove {
+                vip: v.to_string(),
+                source: e,
+            })?;
         Ok(true)
     }
 
     /// Announces `v`: `count` gratuitous ARP requests ("who-has VIP tell
     /// VIP") for IPv4, unsolicited neighbour advertisements for IPv6,
     /// `gap` apart.
-    pub async fn announce(&self, v: &Vip, count: u32, gap: Duration) -> Result<(), String> {
+    pub async fn announce(&self, v: &Vip, count: u32, gap: Duration) -> Result<(), VipError> {
         let (index, mac) = self.link(&v.interface).await?;
         let mac: [u8; 6] = mac
             .try_into()
-            .map_err(|_| format!("{}: no Ethernet address to announce from", v.interface))?;
+            .map_err(|_| VipError::NoEthernet(v.interface.clone()))?;
         for i in 0..count {
             if i > 0 {
                 tokio::time::sleep(gap).await;
             }
             match v.addr {
-                IpAddr::V4(ip) => gratuitous_arp(index, mac, ip)
-                    .map_err(|e| format!("gratuitous ARP for {v}: {e}"))?,
-                IpAddr::V6(ip) => unsolicited_na(&v.interface, index, mac, ip)
-                    .map_err(|e| format!("neighbour advertisement for {v}: {e}"))?,
+                IpAddr::V4(ip) => {
+                    gratuitous_arp(index, mac, ip).map_err(|e| VipError::Announce {
+                        what: "gratuitous ARP",
+                        vip: v.to_string(),
+                        source: e,
+                    })?
+                }
+                IpAddr::V6(ip) => unsolicited_na(&v.interface, index, mac, ip).map_err(|e| {
+                    VipError::Announce {
+                        what: "neighbour advertisement",
+                        vip: v.to_string(),
+                        source: e,
+                    }
+                })?,
             }
         }
         Ok(())

@@ -81,7 +81,11 @@ struct Ready {
 }
 
 /// Builds the checker for one probe spec.
-fn build(p: &Probe, icmp: &Arc<IcmpSockets>, http: &mut HttpClients) -> Result<Ready, String> {
+fn build(
+    p: &Probe,
+    icmp: &Arc<IcmpSockets>,
+    http: &mut HttpClients,
+) -> Result<Ready, checkers::SetupError> {
     let checker: Arc<dyn Checker> = match &p.spec {
         // `service=none`: ldirectord's `check_none`, always up.
         ProbeSpec::None => Arc::new(checkers::On),
@@ -250,13 +254,12 @@ pub fn first_offset(c: &Check) -> Duration {
 
 impl Scheduler {
     /// Starts one task per check (ids 0, 1, ... in order). Fails only when
-    /// a checker cannot be built (the TLS stack, a pattern), naming the
-    /// check.
+    /// a checker cannot be built (the TLS stack).
     pub fn start(
         checks: &[Check],
         tx: mpsc::Sender<Outcome>,
         max_in_flight: usize,
-    ) -> Result<Scheduler, String> {
+    ) -> Result<Scheduler, checkers::SetupError> {
         let mut s = Scheduler {
             tasks: HashMap::new(),
             ids: Vec::new(),
@@ -274,7 +277,7 @@ impl Scheduler {
     /// keeps its task (its timer, its phase, its negotiate count), the
     /// others stop, new ones start. Nothing changes when a new checker
     /// cannot be built.
-    pub fn update(&mut self, checks: &[Check]) -> Result<(), String> {
+    pub fn update(&mut self, checks: &[Check]) -> Result<(), checkers::SetupError> {
         let running: HashMap<&Check, usize> =
             self.tasks.iter().map(|(id, (c, _))| (c, *id)).collect();
         let mut ids = Vec::with_capacity(checks.len());

@@ -412,7 +412,7 @@ pub(super) fn plannable(vs: &VirtualService, vd: &VirtualDraft, d: &mut Diagnost
             }
             Service::Dns => {
                 if let Err(e) = checkers::dns::query_of(request) {
-                    d.error(at(), e);
+                    d.error(at(), e.to_string());
                 }
             }
             Service::Mysql | Service::Pgsql if bare.is_empty() => {
@@ -432,7 +432,8 @@ pub(super) fn plannable(vs: &VirtualService, vd: &VirtualDraft, d: &mut Diagnost
                 );
                 o.virtualhost = c.virtualhost.clone();
                 if let Err(e) = o.url() {
-                    d.error(at(), e).hint("check request= and virtualhost=");
+                    d.error(at(), e.to_string())
+                        .hint("check request= and virtualhost=");
                 }
             }
             _ => {}
@@ -492,7 +493,7 @@ pub(super) fn real_override(
                 } else {
                     "http"
                 };
-                d.error(rd.loc.clone(), e).hint(format!(
+                d.error(rd.loc.clone(), e.to_string()).hint(format!(
                     "write the URL with the address: \"{scheme}://10.0.0.5:8080/alive\", or a path"
                 ));
                 return Err(());
