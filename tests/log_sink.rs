@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -122,10 +122,7 @@ fn a_log_fifo_that_is_not_read_drops_lines_and_never_holds_the_checks() {
             .success()
     );
     let (real, up) = support::switchable();
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = support::free_port();
     let cf = dir.path().join("ldirectord.cf");
     std::fs::write(
         &cf,

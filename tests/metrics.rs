@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -76,10 +76,7 @@ fn value(samples: &[String], name: &str, labels: &str) -> Option<f64> {
 fn metrics_are_scraped_and_parse_as_openmetrics() {
     let dir = tempfile::tempdir().unwrap();
     let real = support::switchable().0;
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = support::free_port();
     let cf = dir.path().join("ldirectord.cf");
     std::fs::write(
         &cf,

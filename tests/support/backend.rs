@@ -40,3 +40,9 @@ pub(crate) fn switchable() -> (u16, Arc<AtomicBool>) {
     });
     (port, up)
 }
+
+/// A loopback port free now (for a listener lvsd opens, such as metrics=).
+pub(crate) fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    l.local_addr().expect("its address").port()
+}
