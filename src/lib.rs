@@ -22,6 +22,7 @@ pub mod control;
 pub mod daemon;
 pub mod failover;
 pub mod health;
+pub mod instance;
 pub mod ipvs;
 pub mod logs;
 pub mod metrics;

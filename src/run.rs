@@ -23,6 +23,8 @@ pub fn run(
     names: &Names,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
+    // Before anything is touched: one lvsd per control directory.
+    let _instance = crate::instance::InstanceLock::take(control)?;
     let hostname = names.hostname();
     let log_target = crate::logs::Target::default();
     log_target.set(c.global.logfile.clone());
@@ -123,7 +125,17 @@ pub fn run(
             metrics.clone(),
         );
         let mut failover_commands = None;
-        let failover_task = failover.map(|f| {
+        // Failover's link and sockets before anything runs: a heartbeat
+        // port another lvsd holds stops this one here.
+        let failover = match failover {
+            Some(f) => {
+                let opened = crate::failover::run::open(&f, hostname)
+                    .map_err(|e| anyhow::anyhow!("failover: {e}"))?;
+                Some((f, opened))
+            }
+            None => None,
+        };
+        let failover_task = failover.map(|(f, opened)| {
             let me = hostname.to_owned();
             let rx = stop_rx.clone();
             let fo_metrics = metrics.clone();
@@ -135,7 +147,7 @@ pub fn run(
             let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel::<Asked>(8);
             failover_commands = Some(cmd_tx);
             tokio::spawn(async move {
-                if let Err(e) = crate::failover::run::run(&f, &me, sync, stopped(rx), cmd_rx, fo_metrics, Some(teller)).await {
+                if let Err(e) = crate::failover::run::run(&f, &me, opened, sync, stopped(rx), cmd_rx, fo_metrics, Some(teller)).await {
                     tracing::error!("failover stopped: {e}");
                 }
             })

@@ -203,8 +203,9 @@ impl Link {
         } else {
             Domain::IPV6
         };
+        // No SO_REUSEADDR: a second lvsd (or heartbeat) on this port must
+        // fail to bind, not share the port and take the VIPs too.
         let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-        s.set_reuse_address(true)?;
         if let Some(dev) = &spec.device {
             s.bind_device(Some(dev.as_bytes()))?;
         }

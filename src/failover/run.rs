@@ -207,22 +207,20 @@ pub struct Asked {
     pub reply: tokio::sync::oneshot::Sender<crate::status::FailoverRow>,
 }
 
-/// Runs failover for node `me` until `shutdown`, then gives the VIPs up;
-/// `commands` brings `lvsd standby`, `takeover` and `status`; each is
-/// answered with what failover does then.
-pub async fn run(
-    f: &Failover,
-    me: &str,
-    sync: Option<crate::config::SyncDaemonSpec>,
-    shutdown: impl Future<Output = ()>,
-    mut commands: tokio::sync::mpsc::Receiver<Asked>,
-    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
-    alerts: Option<crate::alert::Teller>,
-) -> Result<(), FailoverError> {
+/// Failover ready to run: its plan, its cluster link (the heartbeat port
+/// bound: a second lvsd or a heartbeat on this port fails here), and the
+/// route netlink socket.
+pub struct Opened {
+    peer: String,
+    sets: Sets,
+    link: Link,
+    vips: Arc<Vips>,
+}
+
+/// Everything failover needs before it runs, each failure an error that
+/// stops lvsd from starting (needs a tokio runtime).
+pub fn open(f: &Failover, me: &str) -> Result<Opened, FailoverError> {
     let (peer, sets) = plan(f, me, &super::routes::read())?;
-    let me = me.to_ascii_lowercase();
-    let nodes: Vec<String> = f.ha.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
-    let timers = Timers::of(&f.ha);
     let active = f
         .authkeys
         .keys
@@ -231,12 +229,43 @@ pub async fn run(
         .cloned()
         .ok_or(FailoverError::NoKey(f.authkeys.active))?;
     let spec = LinkSpec::of(&f.ha.media, f.ha.udpport)?;
-    let mut link =
+    let link =
         Link::open(spec, f.authkeys.keys.clone(), active).map_err(|e| FailoverError::Open {
             port: f.ha.udpport,
             source: e,
         })?;
     let vips = Arc::new(Vips::open().map_err(FailoverError::Rtnetlink)?);
+    Ok(Opened {
+        peer,
+        sets,
+        link,
+        vips,
+    })
+}
+
+/// Runs failover for node `me` until `shutdown`, then gives the VIPs up;
+/// `commands` brings `lvsd standby`, `takeover` and `status`; each is
+/// answered with what failover does then.
+#[allow(clippy::too_many_arguments)] // the wiring's one call
+pub async fn run(
+    f: &Failover,
+    me: &str,
+    opened: Opened,
+    sync: Option<crate::config::SyncDaemonSpec>,
+    shutdown: impl Future<Output = ()>,
+    mut commands: tokio::sync::mpsc::Receiver<Asked>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    alerts: Option<crate::alert::Teller>,
+) -> Result<(), FailoverError> {
+    let Opened {
+        peer,
+        sets,
+        mut link,
+        vips,
+    } = opened;
+    let me = me.to_ascii_lowercase();
+    let nodes: Vec<String> = f.ha.nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let timers = Timers::of(&f.ha);
     let groups: Vec<Vec<IpAddr>> =
         f.ha.ping_groups
             .iter()

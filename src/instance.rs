@@ -1,0 +1,112 @@
+//! One lvsd per director: `lvsd run` holds an exclusive lock named after
+//! its control socket (`/run/lvsd/control.lock` by default) from before it
+//! touches anything until it exits. A second `lvsd run` exits 1 naming the
+//! pid that holds it, instead of fighting the first over the IPVS table
+//! and the virtual IPs. The lock is the kernel's (flock): it goes with the
+//! process, however it ends, so a killed lvsd never leaves a stale lock.
+//! (A second lvsd given another `--control` on purpose is not stopped
+//! here; with failover it still fails to bind the heartbeat port.)
+
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// The lock, held while this value lives.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+/// Why this lvsd may not run.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// Another lvsd holds the lock.
+    #[error("another lvsd runs here (pid {pid}, lock {path}): stop it first")]
+    Running {
+        /// Its pid as it wrote it ("unknown" when unreadable).
+        pid: String,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The lock file cannot be opened or locked.
+    #[error("the lock {path}: {source}")]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl InstanceLock {
+    /// The lock file for the control socket `control`.
+    pub fn path_for(control: &Path) -> PathBuf {
+        control.with_extension("lock")
+    }
+
+    /// Takes the lock for the control socket `control` (its directory is
+    /// created if missing), and writes this process's pid into it.
+    pub fn take(control: &Path) -> Result<InstanceLock, InstanceError> {
+        let path = InstanceLock::path_for(control);
+        let io = |source| InstanceError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim();
+                return Err(InstanceError::Running {
+                    pid: if pid.is_empty() {
+                        "unknown".to_owned()
+                    } else {
+                        pid.chars().take(20).collect()
+                    },
+                    path,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(InstanceLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_taker_is_refused_with_the_first_ones_pid_until_it_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let control = dir.path().join("run/control.sock");
+        let first = InstanceLock::take(&control).unwrap();
+        assert_eq!(first.path(), dir.path().join("run/control.lock"));
+        let err = InstanceLock::take(&control).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        assert!(InstanceLock::take(&control).is_ok());
+    }
+}
