@@ -75,13 +75,14 @@ pub fn run(
     dry_run: bool,
     ops_log: Option<PathBuf>,
     control: &Path,
+    state_dir: &Path,
 ) -> ExitCode {
     let loaded = config::load(files, names);
     report(&loaded);
     let Some(c): Option<Config> = loaded.config else {
         return ExitCode::FAILURE;
     };
-    match crate::run::run(c, dry_run, ops_log, control, files, names) {
+    match crate::run::run(c, dry_run, ops_log, control, state_dir, files, names) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lvsd: {e:#}");

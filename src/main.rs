@@ -49,6 +49,10 @@ enum Command {
         /// enable, keep-table, standby, takeover).
         #[arg(long, value_name = "PATH", default_value = lvsd::control::DEFAULT_PATH)]
         control: PathBuf,
+        /// Where failover keeps its heartbeat generation (as heartbeat's
+        /// /var/lib/heartbeat/hb_generation), one more every start.
+        #[arg(long, value_name = "DIR", default_value = lvsd::failover::generation::DEFAULT_DIR)]
+        state_dir: PathBuf,
         /// Config files, as for `check`.
         files: Vec<PathBuf>,
     },
@@ -137,8 +141,9 @@ fn main() -> ExitCode {
             dry_run,
             ops_log,
             control,
+            state_dir,
             files,
-        } => commands::run(&files, &names, dry_run, ops_log, &control),
+        } => commands::run(&files, &names, dry_run, ops_log, &control, &state_dir),
         Command::Standby { control } => commands::ask(&control, Ask::Standby),
         Command::Takeover { control } => commands::ask(&control, Ask::Takeover),
         Command::Status { control, json } => {

@@ -19,6 +19,7 @@ pub fn run(
     dry_run: bool,
     ops_log: Option<PathBuf>,
     control: &Path,
+    state_dir: &Path,
     files: &[PathBuf],
     names: &Names,
 ) -> anyhow::Result<()> {
@@ -129,7 +130,7 @@ pub fn run(
         // port another lvsd holds stops this one here.
         let failover = match failover {
             Some(f) => {
-                let opened = crate::failover::run::open(&f, hostname)
+                let opened = crate::failover::run::open(&f, hostname, state_dir)
                     .map_err(|e| anyhow::anyhow!("failover: {e}"))?;
                 Some((f, opened))
             }

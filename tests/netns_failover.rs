@@ -305,3 +305,38 @@ fn broadcast_and_multicast_media() {
         sigterm(&mut d2);
     }
 }
+
+/// The clock steps back a day, then d1 restarts: its generation comes
+/// from disk, not the clock, so d2 takes its messages (they are no replay)
+/// and auto_failback gives the VIP back. With the generation from the
+/// clock, d2 dropped every message of d1 for a day.
+#[test]
+fn a_clock_stepped_back_before_a_restart_locks_nobody_out() {
+    let faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(
+        std::path::Path::new(faketime).exists(),
+        "{faketime} is missing: apt-get install faketime (scripts/test-all does)"
+    );
+    let lab = Lab::new(TIMERS_HEARTBEAT);
+    let mut d1 = lab.start(1);
+    let mut d2 = lab.start(2);
+    lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
+    sigterm(&mut d1);
+    lab.wait_vip([false, true], Duration::from_secs(3), "d1 stopped");
+    let mut d1 = lab.start_with_env(
+        1,
+        &[
+            ("LD_PRELOAD", faketime),
+            ("FAKETIME", "-1d"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+    lab.wait_vip(
+        [true, false],
+        Duration::from_secs(10),
+        "d1 back with its clock a day behind",
+    );
+    assert!(!lab.log(2).contains("replayed"), "{}", lab.log(2));
+    sigterm(&mut d1);
+    sigterm(&mut d2);
+}

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -104,6 +105,9 @@ pub enum FailoverError {
     /// The route netlink socket cannot be opened.
     #[error("opening rtnetlink: {0}")]
     Rtnetlink(std::io::Error),
+    /// The generation cannot be kept on disk.
+    #[error(transparent)]
+    Generation(#[from] super::generation::GenerationError),
 }
 
 /// This node's and its peer's names, and the VIP sets, from the config;
@@ -211,6 +215,7 @@ pub struct Asked {
 /// bound: a second lvsd or a heartbeat on this port fails here), and the
 /// route netlink socket.
 pub struct Opened {
+    generation: u64,
     peer: String,
     sets: Sets,
     link: Link,
@@ -219,7 +224,7 @@ pub struct Opened {
 
 /// Everything failover needs before it runs, each failure an error that
 /// stops lvsd from starting (needs a tokio runtime).
-pub fn open(f: &Failover, me: &str) -> Result<Opened, FailoverError> {
+pub fn open(f: &Failover, me: &str, state_dir: &Path) -> Result<Opened, FailoverError> {
     let (peer, sets) = plan(f, me, &super::routes::read())?;
     let active = f
         .authkeys
@@ -235,7 +240,10 @@ pub fn open(f: &Failover, me: &str) -> Result<Opened, FailoverError> {
             source: e,
         })?;
     let vips = Arc::new(Vips::open().map_err(FailoverError::Rtnetlink)?);
+    // Last: a run that fails above takes no generation.
+    let generation = super::generation::next(state_dir, unix_secs())?;
     Ok(Opened {
+        generation,
         peer,
         sets,
         link,
@@ -258,6 +266,7 @@ pub async fn run(
     alerts: Option<crate::alert::Teller>,
 ) -> Result<(), FailoverError> {
     let Opened {
+        generation,
         peer,
         sets,
         mut link,
@@ -280,7 +289,7 @@ pub async fn run(
     let mut sender = Sender::new(Identity {
         node: me.clone(),
         uuid: uuid(&me),
-        generation: unix_secs(),
+        generation,
         ttl: 1 + 2 + u32::try_from(reach.total()).unwrap_or(0),
     });
     let start = Instant::now();

@@ -221,6 +221,11 @@ impl Lab {
 
     /// Starts lvsd as node `dN` (1 or 2) in its namespace.
     pub fn start(&self, node: usize) -> Child {
+        self.start_with_env(node, &[])
+    }
+
+    /// As [`Lab::start`], with more environment (a faked clock, say).
+    pub fn start_with_env(&self, node: usize, env: &[(&str, &str)]) -> Child {
         let log = std::fs::File::create(self.dir.path().join(format!("d{node}.log"))).unwrap();
         Command::new("ip")
             .args([
@@ -233,19 +238,26 @@ impl Lab {
                 "-c",
             ])
             .arg(format!(
-                "hostname d{node} && exec \"$0\" run --control \"$2\" \"$1\""
+                "hostname d{node} && exec \"$0\" run --control \"$2\" --state-dir \"$3\" \"$1\""
             ))
             .arg(env!("CARGO_BIN_EXE_lvsd"))
             .arg(self.conf(node))
             .arg(self.control(node))
+            .arg(self.state_dir(node))
             .env(
                 "RUST_LOG",
                 std::env::var("LVSD_LAB_LOG").unwrap_or_else(|_| "info".to_owned()),
             )
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap()
+    }
+
+    /// Node `dN`'s state directory (its heartbeat generation).
+    pub fn state_dir(&self, node: usize) -> PathBuf {
+        self.dir.path().join(format!("d{node}-state"))
     }
 
     /// Node `dN`'s control socket.
