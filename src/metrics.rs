@@ -15,6 +15,7 @@
 //! | `lvsd_alert_mails_total` | outcome (sent, retried, failed, dropped) |
 //! | `lvsd_failover_holds` (1 held) | set (local, foreign) |
 //! | `lvsd_failover_peer_alive` | |
+//! | `lvsd_failover_dropped_total` | reason (malformed, authentication, incomplete, replay, receive) |
 //! | `lvsd_log_lines_dropped_total` | |
 
 use std::net::SocketAddr;
@@ -69,6 +70,7 @@ pub struct Metrics {
     alert_mails: Family<Labels, Counter>,
     failover_holds: Family<Labels, Gauge>,
     failover_peer_alive: Gauge,
+    failover_dropped: Family<Labels, Counter>,
 }
 
 fn real(virtual_: &str, real: &str) -> Labels {
@@ -98,6 +100,7 @@ impl Metrics {
             alert_mails: Family::default(),
             failover_holds: Family::default(),
             failover_peer_alive: Gauge::default(),
+            failover_dropped: Family::default(),
         };
         registry.register("probes", "Probe results per real", m.probes.clone());
         registry.register(
@@ -149,6 +152,11 @@ impl Metrics {
             "failover_peer_alive",
             "1 when the peer director is heard",
             m.failover_peer_alive.clone(),
+        );
+        registry.register(
+            "failover_dropped",
+            "Datagrams failover dropped, by reason",
+            m.failover_dropped.clone(),
         );
         registry.register_collector(Box::new(LogLinesDropped));
         Metrics { registry, ..m }
@@ -234,6 +242,13 @@ impl Metrics {
                 .set(i64::from(held));
         }
         self.failover_peer_alive.set(i64::from(peer_alive));
+    }
+
+    /// Failover dropped a datagram (`reason`: a `DropKind`'s label).
+    pub fn failover_dropped(&self, reason: &str) {
+        self.failover_dropped
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
     }
 
     /// The OpenMetrics text.

@@ -340,3 +340,44 @@ fn a_clock_stepped_back_before_a_restart_locks_nobody_out() {
     sigterm(&mut d1);
     sigterm(&mut d2);
 }
+
+/// 5,000 forged datagrams from a ping node's address to d1's heartbeat
+/// port: d1 logs the first at once and then one summary for the window
+/// (it wrote one WARN line per datagram), counts them in /metrics' terms,
+/// and keeps the VIP.
+#[test]
+fn a_datagram_flood_is_logged_once_then_summed_up() {
+    let lab = Lab::new(TIMERS_HEARTBEAT);
+    let mut d1 = lab.start(1);
+    let mut d2 = lab.start(2);
+    lab.wait_vip([true, false], Duration::from_secs(10), "cold start");
+    let flood = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(5000):\n    s.sendto(b'forged ' + str(i).encode(), ('10.197.0.1', 694))\n";
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns[2], "python3", "-c", flood])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The window's summary comes within 10 s (and a keepalive).
+    let start = std::time::Instant::now();
+    while !lab
+        .log(1)
+        .contains("datagrams from 10.197.0.21 in the last")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no summary:\n{}",
+            lab.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = lab.log(1);
+    let lines = log.lines().filter(|l| l.contains("dropped")).count();
+    assert!(lines <= 3, "{lines} lines about drops:\n{log}");
+    assert!(
+        log.contains("dropped a datagram from 10.197.0.21: malformed"),
+        "{log}"
+    );
+    assert!(lab.has_vip(1) && !lab.has_vip(2));
+    sigterm(&mut d1);
+    sigterm(&mut d2);
+}

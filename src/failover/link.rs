@@ -176,6 +176,8 @@ pub enum Received {
     Dropped {
         /// Who sent the datagram.
         from: SocketAddr,
+        /// Why, as a kind (counted).
+        kind: super::drops::DropKind,
         /// Why it was dropped.
         reason: String,
     },
@@ -275,20 +277,33 @@ impl Link {
     }
 
     fn judge(&mut self, from: SocketAddr, bytes: &[u8]) -> Received {
-        let dropped = |reason: String| Received::Dropped { from, reason };
+        use super::drops::DropKind;
+        let dropped = |kind, reason: String| Received::Dropped { from, kind, reason };
         let message = match open(bytes, &self.keys) {
             Ok(m) => m,
             Err(e @ (WireError::BadDigest(_) | WireError::UnknownKey(_))) => {
-                return dropped(format!("{e}: check authkeys on both directors"));
+                return dropped(
+                    DropKind::Authentication,
+                    format!("{e}: check authkeys on both directors"),
+                );
             }
-            Err(e) => return dropped(e.to_string()),
+            Err(e) => return dropped(DropKind::Malformed, e.to_string()),
         };
         let (Some(src), Some(hg)) = (message.get("src"), message.hex("hg")) else {
-            return dropped("a message without src or hg".to_owned());
+            return dropped(
+                DropKind::Incomplete,
+                "a message without src or hg".to_owned(),
+            );
         };
         let guard = self.guards.entry(src.to_ascii_lowercase()).or_default();
         match guard.check(hg, message.hex("seq")) {
-            Freshness::Replay => dropped(format!("a replayed or duplicate message from {src}")),
+            Freshness::Replay => dropped(
+                DropKind::Replay,
+                format!(
+                    "a replayed or duplicate message from {}",
+                    src.chars().take(64).collect::<String>()
+                ),
+            ),
             fresh => Received::Message {
                 from,
                 restarted: fresh == Freshness::Restarted,

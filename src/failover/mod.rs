@@ -13,6 +13,7 @@
 //! health checks.
 
 pub mod arbiter;
+pub mod drops;
 pub mod generation;
 pub mod link;
 pub mod pingnodes;

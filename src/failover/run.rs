@@ -294,6 +294,7 @@ pub async fn run(
     });
     let start = Instant::now();
     let since = |t: Instant| t.duration_since(start);
+    let mut drops = super::drops::DropLog::default();
     let mut arbiter = Arbiter::new(timers, f.ha.auto_failback, Duration::ZERO);
     let mut keepalive = tokio::time::interval(timers.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -340,6 +341,9 @@ pub async fn run(
             () = &mut shutdown => break,
             _ = keepalive.tick() => {
                 let now = since(Instant::now());
+                for line in drops.summary(now) {
+                    tracing::warn!("failover: {line}");
+                }
                 let status = sender.status(timers.deadtime, unix_secs(), &loadavg());
                 send(&link, &status).await;
                 beats = beats.wrapping_add(1);
@@ -426,12 +430,23 @@ pub async fn run(
                         });
                         out
                     }
-                    Ok(Received::Dropped { from, reason }) => {
-                        tracing::warn!("failover: dropped a message from {from}: {reason}");
+                    Ok(Received::Dropped { from, kind, reason }) => {
+                        if let Some(m) = &metrics {
+                            m.failover_dropped(kind.as_str());
+                        }
+                        if let Some(line) = drops.note(since(Instant::now()), Some(from.ip()), kind, &reason) {
+                            tracing::warn!("failover: {line}");
+                        }
                         Vec::new()
                     }
                     Err(e) => {
-                        tracing::warn!("failover: receiving: {e}");
+                        let kind = super::drops::DropKind::Receive;
+                        if let Some(m) = &metrics {
+                            m.failover_dropped(kind.as_str());
+                        }
+                        if let Some(line) = drops.note(since(Instant::now()), None, kind, &format!("receiving: {e}")) {
+                            tracing::warn!("failover: {line}");
+                        }
                         Vec::new()
                     }
                 }
