@@ -13,6 +13,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
+/// How long a client has to send its request line.
+const REQUEST_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a client has to take its answer.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where `lvsd run` listens unless told otherwise.
 pub const DEFAULT_PATH: &str = "/run/lvsd/control.sock";
 
@@ -198,15 +203,29 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let slots = crate::listen::Slots::new();
+    let mut logged = None;
     loop {
-        let (stream, _) = listener.accept().await?;
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                crate::listen::accept_failed("control socket", &e, &mut logged).await;
+                continue;
+            }
+        };
+        let Some(slot) = slots.take() else {
+            continue;
+        };
         let to = to.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let (r, mut w) = stream.into_split();
             let mut line = String::new();
             let mut r = BufReader::new(r).take(1024);
-            if r.read_line(&mut line).await.is_err() {
-                return;
+            // The request line within 5 s, or the connection goes.
+            match tokio::time::timeout(REQUEST_WITHIN, r.read_line(&mut line)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => return,
             }
             let answer = match Command::parse(&line) {
                 None => Reply::error(format!("unknown command `{}`", line.trim())),
@@ -219,7 +238,9 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
                     }
                 }
             };
-            let _ = w.write_all(answer.line().as_bytes()).await;
+            // A client that does not read its answer is let go.
+            let _ =
+                tokio::time::timeout(ANSWER_WITHIN, w.write_all(answer.line().as_bytes())).await;
         });
     }
 }

@@ -24,6 +24,7 @@ pub mod failover;
 pub mod health;
 pub mod instance;
 pub mod ipvs;
+pub mod listen;
 pub mod logs;
 pub mod metrics;
 pub mod monitor;

@@ -15,6 +15,7 @@
 //! | `lvsd_alert_mails_total` | outcome (sent, retried, failed, dropped) |
 //! | `lvsd_failover_holds` (1 held) | set (local, foreign) |
 //! | `lvsd_failover_peer_alive` | |
+//! | `lvsd_probes_not_counted_total` (lvsd's own trouble) | |
 //! | `lvsd_failover_dropped_total` | reason (malformed, authentication, incomplete, replay, receive) |
 //! | `lvsd_log_lines_dropped_total` | |
 
@@ -71,6 +72,7 @@ pub struct Metrics {
     failover_holds: Family<Labels, Gauge>,
     failover_peer_alive: Gauge,
     failover_dropped: Family<Labels, Counter>,
+    not_counted: Counter,
 }
 
 fn real(virtual_: &str, real: &str) -> Labels {
@@ -101,6 +103,7 @@ impl Metrics {
             failover_holds: Family::default(),
             failover_peer_alive: Gauge::default(),
             failover_dropped: Family::default(),
+            not_counted: Counter::default(),
         };
         registry.register("probes", "Probe results per real", m.probes.clone());
         registry.register(
@@ -157,6 +160,11 @@ impl Metrics {
             "failover_dropped",
             "Datagrams failover dropped, by reason",
             m.failover_dropped.clone(),
+        );
+        registry.register(
+            "probes_not_counted",
+            "Probes that failed for lvsd's own reasons (descriptors, memory, ports), not counted against reals",
+            m.not_counted.clone(),
         );
         registry.register_collector(Box::new(LogLinesDropped));
         Metrics { registry, ..m }
@@ -244,6 +252,11 @@ impl Metrics {
         self.failover_peer_alive.set(i64::from(peer_alive));
     }
 
+    /// A probe failed for lvsd's own reasons.
+    pub fn probe_not_counted(&self) {
+        self.not_counted.inc();
+    }
+
     /// Failover dropped a datagram (`reason`: a `DropKind`'s label).
     pub fn failover_dropped(&self, reason: &str) {
         self.failover_dropped
@@ -268,17 +281,23 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<(
     use hyper::{Method, Response, StatusCode};
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("metrics: serving http://{addr}/metrics");
+    let slots = crate::listen::Slots::new();
+    let mut logged = None;
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!("metrics: accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                crate::listen::accept_failed("metrics", &e, &mut logged).await;
                 continue;
             }
         };
+        // All slots taken: closed at once (a scraper retries).
+        let Some(slot) = slots.take() else {
+            continue;
+        };
         let m = Arc::clone(&metrics);
         tokio::spawn(async move {
+            let _slot = slot;
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let m = Arc::clone(&m);
@@ -306,8 +325,11 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<(
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(10))
                 .serve_connection(io, service);
-            if let Err(e) = conn.await {
-                tracing::debug!("metrics: connection: {e}");
+            // No connection lives longer, whatever its client does.
+            match tokio::time::timeout(std::time::Duration::from_secs(30), conn).await {
+                Ok(Err(e)) => tracing::debug!("metrics: connection: {e}"),
+                Ok(Ok(())) => {}
+                Err(_) => tracing::debug!("metrics: a connection outlived 30 s: closed"),
             }
         });
     }

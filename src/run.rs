@@ -26,6 +26,7 @@ pub fn run(
     use anyhow::Context;
     // Before anything is touched: one lvsd per control directory.
     let _instance = crate::instance::InstanceLock::take(control)?;
+    let open_files = crate::instance::raise_open_files();
     let hostname = names.hostname();
     let log_target = crate::logs::Target::default();
     log_target.set(c.global.logfile.clone());
@@ -34,6 +35,13 @@ pub fn run(
         |n| n.to_string_lossy().into_owned(),
     );
     crate::logs::init(log_target.clone(), cfgname);
+    match open_files {
+        Ok((soft, _)) if soft < 4096 => tracing::warn!(
+            "only {soft} open files allowed (the hard limit): probes of many reals may run short; raise LimitNOFILE"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
     // Failover (ha.cf) is checked before anything starts.
     let failover = match &c.failover {
         Some(f) if !dry_run => {

@@ -11,6 +11,9 @@ pub struct Report {
     pub virtuals: Vec<VirtualRow>,
     /// Failover's part; None when failover does not run (no ha.cf).
     pub failover: Option<FailoverRow>,
+    /// lvsd's own trouble while it lasts (probes failing for want of
+    /// descriptors, memory or ports, not counted against reals).
+    pub impaired: Option<String>,
 }
 
 /// What failover is doing.
@@ -98,7 +101,11 @@ fn or_dash<T: ToString>(v: Option<T>) -> String {
 impl Report {
     /// The human table, then failover's lines.
     pub fn text(&self) -> String {
-        let mut out = self.virtuals_text();
+        let mut out = self
+            .impaired
+            .as_ref()
+            .map_or_else(String::new, |i| format!("IMPAIRED: {i}\n\n"));
+        out.push_str(&self.virtuals_text());
         if let Some(f) = &self.failover {
             out.push_str("\nfailover:\n");
             for l in f.text().lines() {
@@ -193,6 +200,7 @@ mod tests {
                 ],
             }],
             failover: None,
+            impaired: None,
         };
         assert_eq!(
             r.text(),
@@ -216,6 +224,7 @@ mod tests {
         let with = Report {
             virtuals: Vec::new(),
             failover: Some(f),
+            impaired: None,
         };
         assert_eq!(
             with.text(),

@@ -36,7 +36,11 @@ impl Checker for Connect {
         Box::pin(async move {
             match TcpStream::connect(self.addr).await {
                 Ok(_) => Ok(()),
-                Err(e) => Err(ProbeError::new(&self.subject, Step::Connect, io_reason(&e))),
+                Err(e) => Err(ProbeError::new(
+                    &self.subject,
+                    crate::io_step(Step::Connect, &e),
+                    io_reason(&e),
+                )),
             }
         })
     }

@@ -130,7 +130,7 @@ impl Dns {
     }
 
     async fn over_udp(&self, request: &[u8], id: u16) -> Result<Message, ProbeError> {
-        let io = |e: std::io::Error| self.fail(Step::Connect, io_reason(&e));
+        let io = |e: std::io::Error| self.fail(crate::io_step(Step::Connect, &e), io_reason(&e));
         let sock = crate::connected_udp(self.addr).await.map_err(io)?;
         sock.send(request).await.map_err(io)?;
         let mut buf = vec![0; 65_535];
@@ -148,8 +148,9 @@ impl Dns {
     async fn over_tcp(&self, request: &[u8]) -> Result<Message, ProbeError> {
         let mut s = TcpStream::connect(self.addr)
             .await
-            .map_err(|e| self.fail(Step::Connect, io_reason(&e)))?;
-        let exchange = |e: std::io::Error| self.fail(Step::Exchange, io_reason(&e));
+            .map_err(|e| self.fail(crate::io_step(Step::Connect, &e), io_reason(&e)))?;
+        let exchange =
+            |e: std::io::Error| self.fail(crate::io_step(Step::Exchange, &e), io_reason(&e));
         let len = u16::try_from(request.len())
             .map_err(|_| self.fail(Step::Internal, "query too long"))?;
         s.write_all(&len.to_be_bytes()).await.map_err(exchange)?;

@@ -45,7 +45,13 @@ impl External {
             .process_group(0)
             .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| {
-            ProbeError::new(&self.subject, Step::Internal, format!("cannot run: {e}"))
+            // No process or descriptor left is this host's trouble.
+            let step = if crate::is_local(&e) || e.raw_os_error() == Some(libc::EAGAIN) {
+                Step::Local
+            } else {
+                Step::Internal
+            };
+            ProbeError::new(&self.subject, step, format!("cannot run: {e}"))
         })?;
         // Kills the group when this future ends or is dropped.
         let _group = child.id().map(Group);

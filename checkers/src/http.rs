@@ -286,6 +286,13 @@ fn same_host(attempt: Attempt<'_>) -> reqwest::redirect::Action {
 /// The innermost cause of an error, which is the part worth reading, and
 /// whether TLS produced it.
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> (String, bool) {
+    let (reason, tls, _) = root_cause_local(e);
+    (reason, tls)
+}
+
+/// [`root_cause`], and whether it is this host's trouble
+/// ([`crate::is_local`]).
+fn root_cause_local(e: &(dyn std::error::Error + 'static)) -> (String, bool, bool) {
     let mut cur = e;
     let mut tls = false;
     loop {
@@ -297,20 +304,22 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> (String, bool) {
                     cur = inner;
                     continue;
                 }
-                None => return (crate::io_reason(io), tls),
+                None => return (crate::io_reason(io), tls, crate::is_local(io)),
             }
         }
         match cur.source() {
             Some(next) => cur = next,
-            None => return (cur.to_string(), tls),
+            None => return (cur.to_string(), tls, false),
         }
     }
 }
 
 /// Maps a reqwest error to the step that failed.
 fn classify(e: &reqwest::Error, subject: &str) -> ProbeError {
-    let (reason, tls) = root_cause(e);
-    if tls {
+    let (reason, tls, local) = root_cause_local(e);
+    if local {
+        ProbeError::new(subject, Step::Local, format!("connect: {reason}"))
+    } else if tls {
         ProbeError::new(subject, Step::Tls, format!("TLS: {reason}"))
     } else if e.is_connect() {
         ProbeError::new(subject, Step::Connect, format!("connect: {reason}"))

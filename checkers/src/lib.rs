@@ -152,6 +152,10 @@ pub enum Step {
     Deadline,
     /// The probe itself failed (a panic, a socket the system refused).
     Internal,
+    /// lvsd's own trouble, not the real's: no file descriptor, memory,
+    /// buffer space or local port was left for the probe. Never counted
+    /// against the real.
+    Local,
 }
 
 impl Step {
@@ -164,6 +168,7 @@ impl Step {
             Step::Answer => "answer",
             Step::Deadline => "deadline",
             Step::Internal => "internal",
+            Step::Local => "local",
         }
     }
 }
@@ -322,6 +327,21 @@ pub(crate) fn shown(re: &regex::bytes::Regex) -> String {
 /// `addr:port` with brackets around IPv6 addresses.
 pub fn host_port(addr: std::net::IpAddr, port: u16) -> String {
     std::net::SocketAddr::new(addr, port).to_string()
+}
+
+/// Whether an I/O error is this host's trouble rather than the real's:
+/// out of file descriptors (EMFILE, ENFILE), memory (ENOMEM), socket
+/// buffers (ENOBUFS) or local ports (EADDRNOTAVAIL).
+pub fn is_local(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS | libc::EADDRNOTAVAIL)
+    )
+}
+
+/// `step`, or [`Step::Local`] when `e` is this host's trouble.
+pub(crate) fn io_step(step: Step, e: &std::io::Error) -> Step {
+    if is_local(e) { Step::Local } else { step }
 }
 
 /// The reason of an I/O error without Rust's " (os error 111)" suffix.

@@ -106,9 +106,9 @@ impl<'a> Conn<'a> {
         addr: SocketAddr,
         tls: Option<&Tls>,
     ) -> Result<Conn<'a>, ProbeError> {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| ProbeError::new(subject, Step::Connect, io_reason(&e)))?;
+        let tcp = TcpStream::connect(addr).await.map_err(|e| {
+            ProbeError::new(subject, crate::io_step(Step::Connect, &e), io_reason(&e))
+        })?;
         let io = match tls {
             None => Io::Plain(tcp),
             Some(t) => Io::Tls(Box::new(handshake(subject, tcp, t).await?)),

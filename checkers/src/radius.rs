@@ -127,7 +127,7 @@ impl Radius {
         let id: u8 = rand::random();
         let ra: [u8; 16] = rand::random();
         let pkt = self.request(id, &ra);
-        let io = |e: std::io::Error| self.fail(Step::Connect, io_reason(&e));
+        let io = |e: std::io::Error| self.fail(crate::io_step(Step::Connect, &e), io_reason(&e));
         let sock = crate::connected_udp(self.addr).await.map_err(io)?;
         sock.send(&pkt).await.map_err(io)?;
         let mut buf = vec![0; 4096];

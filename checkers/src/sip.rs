@@ -84,13 +84,13 @@ impl Sip {
     }
 
     async fn run(&self) -> Result<(), ProbeError> {
-        let io = |e: std::io::Error| self.fail(Step::Connect, io_reason(&e));
+        let io = |e: std::io::Error| self.fail(crate::io_step(Step::Connect, &e), io_reason(&e));
         if self.tcp {
             let mut s = TcpStream::connect(self.addr).await.map_err(io)?;
             let local = s.local_addr().map_err(io)?;
             s.write_all(self.request(local).as_bytes())
                 .await
-                .map_err(|e| self.fail(Step::Exchange, io_reason(&e)))?;
+                .map_err(|e| self.fail(crate::io_step(Step::Exchange, &e), io_reason(&e)))?;
             let mut conn = crate::line::Conn::from_tcp(&self.subject, s);
             loop {
                 let line = conn.line("the answer").await?;

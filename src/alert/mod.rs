@@ -92,6 +92,15 @@ pub enum Change {
         /// What it holds now, and why.
         text: String,
     },
+    /// lvsd itself is short of something (descriptors, memory, ports):
+    /// probes fail for its own reasons and are not counted against reals
+    /// (Some: the reason), or it is over (None: how many were not counted).
+    Impaired {
+        /// Why, while it lasts; None when it is over.
+        reason: Option<String>,
+        /// Probes not counted so far.
+        uncounted: u64,
+    },
     /// The daemon removed virtuals at stop (`cleanstop`).
     Stopped {
         /// What it removed.

@@ -116,6 +116,7 @@ fn aspect(c: &Change) -> Option<(u8, u8)> {
                 _ => 3,
             },
         )),
+        Change::Impaired { reason, .. } => Some((4, u8::from(reason.is_some()))),
         Change::Gone | Change::ReloadRefused { .. } | Change::Stopped { .. } => None,
     }
 }
@@ -197,6 +198,22 @@ impl Policy {
             Change::ReloadRefused { errors } => (
                 "reload",
                 format!("reload refused, the running configuration stays:\n{errors}"),
+            ),
+            Change::Impaired {
+                reason: Some(reason),
+                ..
+            } => (
+                "impaired",
+                format!(
+                    "lvsd is impaired: {reason}; probes failing for lvsd's own reasons are not counted against reals"
+                ),
+            ),
+            Change::Impaired {
+                reason: None,
+                uncounted,
+            } => (
+                "impaired",
+                format!("lvsd is no longer impaired ({uncounted} probe(s) were not counted)"),
             ),
             Change::Stopped { removed } => (
                 "stop",

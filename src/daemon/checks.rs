@@ -39,7 +39,80 @@ impl CheckRecord {
     }
 }
 
+/// lvsd short of something of its own (see [`checkers::Step::Local`]),
+/// as an episode: it starts at the first such probe and ends once none has
+/// come for [`IMPAIRED_QUIET`].
+#[derive(Debug, Clone)]
+pub(super) struct Impaired {
+    /// The first probe's reason.
+    pub reason: String,
+    /// The latest such probe.
+    pub last: Instant,
+    /// Probes not counted against their reals.
+    pub uncounted: u64,
+}
+
+/// How long without a probe failing for lvsd's own reasons ends an episode.
+pub(super) const IMPAIRED_QUIET: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl<K: Kernel> Daemon<K> {
+    /// A probe failed for lvsd's own reasons: not the real's failure.
+    fn not_counted(&mut self, at: Instant, e: &ProbeError) {
+        if let Some(m) = &self.metrics {
+            m.probe_not_counted();
+        }
+        if let Some(i) = &mut self.impaired {
+            i.uncounted += 1;
+            i.last = at;
+            return;
+        }
+        tracing::warn!(
+            "lvsd is impaired: {e}: probes failing for lvsd's own reasons are not counted against reals"
+        );
+        self.impaired = Some(Impaired {
+            reason: e.to_string(),
+            last: at,
+            uncounted: 1,
+        });
+        self.tell_all(crate::alert::Change::Impaired {
+            reason: Some(e.to_string()),
+            uncounted: 1,
+        });
+    }
+
+    /// A counted result at `at`: an episode with nothing new for a while
+    /// is over.
+    fn counted(&mut self, at: Instant) {
+        let Some(i) = &self.impaired else {
+            return;
+        };
+        if at.saturating_duration_since(i.last) < IMPAIRED_QUIET {
+            return;
+        }
+        let uncounted = i.uncounted;
+        tracing::info!("lvsd is no longer impaired ({uncounted} probe(s) were not counted)");
+        self.impaired = None;
+        self.tell_all(crate::alert::Change::Impaired {
+            reason: None,
+            uncounted,
+        });
+    }
+
+    /// Tells the mailer about the daemon itself, on every route.
+    fn tell_all(&self, change: crate::alert::Change) {
+        if let Some(a) = &self.alerts {
+            a.tell(crate::alert::Notice {
+                at: std::time::SystemTime::now(),
+                state: crate::alert::DaemonState::Running,
+                subject: String::new(),
+                change,
+                routes: crate::alert::routes(&self.cfg),
+                from: self.cfg.global.emailalertfrom.clone(),
+                servicename: None,
+            });
+        }
+    }
+
     /// A probe's result through its check's rise/fall state: logged,
     /// told (mail, metrics, monitorfile), and the table marked dirty on a
     /// transition.
@@ -49,6 +122,20 @@ impl<K: Kernel> Daemon<K> {
             return;
         };
         o.check = check;
+        if self.checks.get(o.check).is_none() {
+            return;
+        }
+        match &o.result {
+            Err(e) if e.step == checkers::Step::Local => {
+                let e = e.clone();
+                self.not_counted(o.started, &e);
+                let rec = &mut self.checks[o.check];
+                rec.last_probe = Some(o.started);
+                rec.last_error = Some(e);
+                return;
+            }
+            _ => self.counted(o.started),
+        }
         let Some(rec) = self.checks.get_mut(o.check) else {
             return;
         };

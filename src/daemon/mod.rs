@@ -158,6 +158,8 @@ struct Daemon<K> {
     keep_until: Option<tokio::time::Instant>,
     /// See [`RunOptions::without_ipvs`].
     without_ipvs: bool,
+    /// lvsd's own trouble, while it lasts.
+    impaired: Option<checks::Impaired>,
 }
 
 /// How long `lvsd keep-table` holds.
@@ -459,6 +461,7 @@ impl<K: Kernel> Daemon<K> {
             monitor: opts.monitor.clone(),
             keep_until: None,
             without_ipvs: opts.without_ipvs,
+            impaired: None,
         };
         d.all_real_gauges();
         d.reconcile().await;

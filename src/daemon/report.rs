@@ -78,6 +78,12 @@ impl<K: Kernel> Daemon<K> {
                 reals,
             });
         }
+        report.impaired = self.impaired.as_ref().map(|i| {
+            format!(
+                "{} ({} probe(s) not counted against reals)",
+                i.reason, i.uncounted
+            )
+        });
         report
     }
 }
