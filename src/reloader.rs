@@ -31,6 +31,9 @@ pub(crate) struct Reloader {
     pub(crate) last_read: std::sync::Arc<std::sync::Mutex<Fingerprint>>,
 }
 
+/// How long reading the files for a reload may take.
+const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the files read hold: each path with a hash of its content (None:
 /// missing or not a regular file).
 pub(crate) type Fingerprint = Vec<(PathBuf, Option<u64>)>;
@@ -210,18 +213,36 @@ impl Reloader {
     pub(crate) async fn reload(&self, allow_empty: bool) -> Reply {
         let _one = self.one_at_a_time.lock().await;
         let (files, names, watched) = (self.files.clone(), self.names.clone(), self.watched());
-        let read = tokio::task::spawn_blocking(move || {
-            (fingerprint(&watched), config::load(&files, &names))
-        })
+        // Off the runtime (a file on a hung mount, host names DNS does not
+        // answer for), and with a deadline: the daemon never waits on it.
+        let read = tokio::time::timeout(
+            READ_WITHIN,
+            tokio::task::spawn_blocking(move || {
+                (fingerprint(&watched), config::load(&files, &names))
+            }),
+        )
         .await;
         let loaded = match read {
-            Ok((seen, l)) => {
+            Ok(Ok((seen, l))) => {
                 if let Ok(mut r) = self.last_read.lock() {
                     *r = seen;
                 }
                 l
             }
-            Err(e) => return Reply::error(format!("reading the configuration failed: {e}")),
+            Ok(Err(e)) => return Reply::error(format!("reading the configuration failed: {e}")),
+            Err(_) => {
+                let why = format!(
+                    "reading the configuration took more than {} s (a host name DNS does not answer for? a hung mount?)",
+                    READ_WITHIN.as_secs()
+                );
+                tracing::error!("reload refused, the running configuration stays: {why}");
+                if let Some(m) = &self.metrics {
+                    m.reload("refused");
+                }
+                return Reply::failed(format!(
+                    "error: {why}\nerror: reload refused, the running configuration stays\n"
+                ));
+            }
         };
         let mut text = String::new();
         for d in &loaded.diagnostics {

@@ -28,7 +28,13 @@ fn ip(args: &[&str]) {
 
 impl Lab {
     fn new() -> Lab {
-        let id = std::process::id();
+        // One lab per test, tests in parallel.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let lab = Lab {
             director: format!("lvsd-d{id}"),
             real: format!("lvsd-r{id}"),
@@ -146,6 +152,8 @@ fn ping_checks_fail_and_recover_on_both_families() {
             "--ops-log",
         ])
         .arg(&ops)
+        .arg("--control")
+        .arg(dir.path().join("control.sock"))
         .arg(&cf)
         .stderr(std::fs::File::create(&log).unwrap())
         .stdout(Stdio::null())
@@ -196,4 +204,60 @@ fn ping_checks_fail_and_recover_on_both_families() {
         .read_to_string(&mut text)
         .unwrap();
     assert!(status.success(), "{text}");
+}
+
+/// An on-link address nobody has: the director's own kernel answers the
+/// echo request with "destination unreachable" (ARP failed), which quotes
+/// the request. That is no reply from the real: it never comes up (it
+/// used to flap up after each such error).
+#[test]
+fn an_unreachable_address_is_never_up() {
+    let lab = Lab::new();
+    ip(&[
+        "-n",
+        &lab.director,
+        "addr",
+        "add",
+        "10.199.1.1/24",
+        "dev",
+        "veth0",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        "checkinterval=1\nchecktimeout=1\nquiescent=yes\n\
+         virtual=192.0.2.10:80\n\treal=10.199.1.254:80 gate\n\tchecktype=ping\n",
+    )
+    .unwrap();
+    let ops = dir.path().join("ops.jsonl");
+    let log = dir.path().join("lvsd.log");
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.director,
+            env!("CARGO_BIN_EXE_lvsd"),
+            "run",
+            "--dry-run",
+            "--ops-log",
+        ])
+        .arg(&ops)
+        .arg("--control")
+        .arg(dir.path().join("control.sock"))
+        .arg(&cf)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _child = Kill(child);
+    wait_for(&log, "is down at start", 1);
+    // ARP gives up after about 3 s; then the kernel's errors arrive.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let ops_text = std::fs::read_to_string(&ops).unwrap();
+    assert!(
+        !ops_text.contains("\"weight\":1") && !text.contains(" up after "),
+        "an address nobody has came up:\n{text}"
+    );
 }

@@ -77,6 +77,35 @@ impl Ping {
     }
 }
 
+/// Whether `packet` is an echo reply; else what it is.
+fn echo_reply(packet: &surge_ping::IcmpPacket) -> Result<(), String> {
+    let (kind, code, from, reply) = match packet {
+        surge_ping::IcmpPacket::V4(p) => (
+            p.get_icmp_type().0,
+            p.get_icmp_code().0,
+            IpAddr::V4(p.get_source()),
+            0,
+        ),
+        surge_ping::IcmpPacket::V6(p) => (
+            p.get_icmpv6_type().0,
+            p.get_icmpv6_code().0,
+            IpAddr::V6(p.get_source()),
+            129,
+        ),
+    };
+    if kind == reply {
+        return Ok(());
+    }
+    let what = match (packet, kind) {
+        (surge_ping::IcmpPacket::V4(_), 3) | (surge_ping::IcmpPacket::V6(_), 1) => {
+            "destination unreachable"
+        }
+        (surge_ping::IcmpPacket::V4(_), 11) | (surge_ping::IcmpPacket::V6(_), 3) => "time exceeded",
+        _ => "an ICMP error",
+    };
+    Err(format!("{what} (type {kind}, code {code}) from {from}"))
+}
+
 impl Checker for Ping {
     fn subject(&self) -> &str {
         &self.subject
@@ -96,7 +125,13 @@ impl Checker for Ping {
             let mut other = None;
             for seq in 0..self.count {
                 match pinger.ping(PingSequence(seq as u16), &[0; 56]).await {
-                    Ok(_) => return Ok(()),
+                    // Only an echo reply: an ICMP error that quotes our
+                    // request (a router's or this host's "destination
+                    // unreachable") is no answer from the real.
+                    Ok((packet, _)) => match echo_reply(&packet) {
+                        Ok(()) => return Ok(()),
+                        Err(e) => other = Some(e),
+                    },
                     Err(SurgeError::Timeout { .. }) => {}
                     Err(e) => other = Some(e.to_string()),
                 }

@@ -1,0 +1,102 @@
+//! A reload that resolves a host name while DNS does not answer never
+//! holds the daemon, through the binary: lvsd runs in its own user, mount
+//! and network namespaces whose resolver is a socket that never answers;
+//! while `lvsd reload` waits on the name, `lvsd status` answers at once and
+//! the checks keep their pace. The reload is then refused (the name does not
+//! resolve) and the running configuration stays.
+#![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[path = "support/dry.rs"]
+mod dry;
+use dry::{Kill, lvsd, wait_for};
+
+#[test]
+fn status_and_checks_keep_going_while_a_reload_waits_on_dns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = d.join("ldirectord.cf");
+    let base =
+        "checkinterval=1\nvirtual=192.0.2.10:80\n\tchecktype=connect\n\treal=127.0.0.1:8080 gate\n";
+    std::fs::write(&conf, base).unwrap();
+    std::fs::write(
+        d.join("resolv.conf"),
+        "nameserver 127.0.0.1\noptions timeout:4 attempts:2\n",
+    )
+    .unwrap();
+    // Inside the namespaces: loopback up, a DNS server that reads and never
+    // answers, the real (a listener), then lvsd.
+    let helpers = r"import socket, time
+dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); dns.bind(('127.0.0.1', 53))
+web = socket.socket(); web.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+web.bind(('127.0.0.1', 8080)); web.listen(512)
+while True:
+    dns.recv(4096)
+";
+    let (ops, sock, log) = (
+        d.join("ops.jsonl"),
+        d.join("control.sock"),
+        d.join("lvsd.log"),
+    );
+    let script = format!(
+        "ip link set lo up && mount --bind '{resolv}' /etc/resolv.conf && (python3 -c \"$0\" &) && sleep 0.5 && exec '{bin}' run --dry-run --ops-log '{ops}' --control '{sock}' '{conf}'",
+        resolv = d.join("resolv.conf").display(),
+        bin = lvsd().get_program().to_string_lossy(),
+        ops = ops.display(),
+        sock = sock.display(),
+        conf = conf.display(),
+    );
+    let _child = Kill(
+        Command::new("unshare")
+            .args([
+                "-rmnp",
+                "--fork",
+                "--kill-child",
+                "sh",
+                "-c",
+                &script,
+                helpers,
+            ])
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&ops, "add-dest");
+    // A real by name: resolving it waits on the silent resolver.
+    std::fs::write(&conf, format!("{base}\treal=slow.lvsd.test:8080 gate\n")).unwrap();
+    let reload = {
+        let sock = sock.clone();
+        std::thread::spawn(move || {
+            lvsd()
+                .args(["reload", "--control"])
+                .arg(&sock)
+                .output()
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..5 {
+        let asked = Instant::now();
+        let out = lvsd()
+            .args(["status", "--json", "--control"])
+            .arg(&sock)
+            .output()
+            .unwrap();
+        let took = asked.elapsed();
+        assert!(out.status.success(), "{out:?}");
+        assert!(took < Duration::from_secs(2), "status took {took:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let age = v["virtuals"][0]["reals"][0]["last_probe_ago_s"]
+            .as_f64()
+            .unwrap();
+        assert!(age < 2.5, "the last probe is {age} s old: {v}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let out = reload.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("slow.lvsd.test"), "{text}");
+    assert!(text.contains("reload refused"), "{text}");
+}
