@@ -108,11 +108,7 @@ pub fn ask(control: &Path, command: Command) -> ExitCode {
     let answer = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            rt.block_on(crate::control::ask(control, command))
-                .map_err(|e| e.to_string())
-        });
+        .and_then(|rt| rt.block_on(crate::control::ask(control, command)));
     match answer {
         // No answer: the daemon went away before answering (it stopped
         // mid-reload).
@@ -130,6 +126,12 @@ pub fn ask(control: &Path, command: Command) -> ExitCode {
         Ok(Some(r)) => {
             out(&r.text);
             ExitCode::SUCCESS
+        }
+        // Connected, then nothing: it runs but does not answer (LSB 4,
+        // status unknown).
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            eprintln!("lvsd does not answer ({}: {e})", control.display());
+            ExitCode::from(4)
         }
         Err(e) => {
             eprintln!("lvsd is not running ({}: {e})", control.display());

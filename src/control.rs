@@ -248,11 +248,21 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
 /// Sends `command` to the daemon at `path` and returns its answer (None:
 /// the daemon closed without one, as when it stops mid-reload).
 pub async fn ask(path: &Path, command: Command) -> std::io::Result<Option<Reply>> {
-    let mut s = UnixStream::connect(path).await?;
-    s.write_all(format!("{}\n", command.line()).as_bytes())
-        .await?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await?;
+    // A daemon that is stopped (SIGSTOP) or wedged gets a minute (a
+    // reload may read files for 30 s), not forever.
+    let asked = async {
+        let mut s = UnixStream::connect(path).await?;
+        s.write_all(format!("{}\n", command.line()).as_bytes())
+            .await?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await?;
+        Ok::<_, std::io::Error>(out)
+    };
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), asked)
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 60 s")
+        })??;
     Ok((!out.trim().is_empty()).then(|| Reply::read(out)))
 }
 

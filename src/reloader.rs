@@ -122,6 +122,13 @@ impl Reloader {
         };
         let mut changes = crate::watch::Changes::new(&files);
         let mut seen = look(&files).await;
+        // What start read: a first change back to it is no news, and a
+        // first change to nothing readable is.
+        if let Ok(mut r) = self.last_read.lock()
+            && r.is_empty()
+        {
+            r.clone_from(&seen);
+        }
         loop {
             changes.next().await;
             if changes.notified() {

@@ -158,6 +158,8 @@ impl<K: Kernel> Daemon<K> {
         let plural = |n: u32, w: &str| {
             if n == 1 {
                 format!("1 {w}")
+            } else if w.ends_with('s') {
+                format!("{n} {w}es")
             } else {
                 format!("{n} {w}s")
             }
