@@ -28,9 +28,13 @@ pub(crate) const POLL: Duration = Duration::from_millis(250);
 pub(crate) struct Changes {
     rx: mpsc::Receiver<()>,
     watcher: Option<notify::RecommendedWatcher>,
-    /// The directories to watch (those that exist are watched).
-    dirs: Vec<PathBuf>,
-    watched: HashSet<PathBuf>,
+    /// The config paths as given.
+    paths: Vec<PathBuf>,
+    /// What events count: recomputed at every refresh (a link pointed
+    /// elsewhere names another target).
+    interest: Arc<std::sync::RwLock<Interest>>,
+    /// Each watched directory with the inode it had when watched.
+    watched: std::collections::HashMap<PathBuf, (u64, u64)>,
 }
 
 /// The paths whose events count.
@@ -39,6 +43,9 @@ struct Interest {
     files: HashSet<PathBuf>,
     /// conf.d directories: they and any entry in them.
     dirs: HashSet<PathBuf>,
+    /// The watched directories themselves (renamed away or deleted, they
+    /// take the config with them).
+    selves: HashSet<PathBuf>,
 }
 
 impl Interest {
@@ -72,13 +79,35 @@ impl Interest {
                 dirs.insert(p.clone());
             }
         }
-        Interest { files, dirs }
+        Interest {
+            files,
+            dirs,
+            selves: HashSet::new(),
+        }
     }
 
     fn counts(&self, path: &Path) -> bool {
         self.files.contains(path)
             || self.dirs.contains(path)
+            || self.selves.contains(path)
             || path.parent().is_some_and(|d| self.dirs.contains(d))
+    }
+}
+
+/// A directory's metadata, or an error when it is something else.
+trait DirOnly {
+    fn filter_ok_dir(self) -> std::io::Result<std::fs::Metadata>;
+}
+
+impl DirOnly for std::io::Result<std::fs::Metadata> {
+    fn filter_ok_dir(self) -> std::io::Result<std::fs::Metadata> {
+        self.and_then(|m| {
+            if m.is_dir() {
+                Ok(m)
+            } else {
+                Err(std::io::Error::other("not a directory"))
+            }
+        })
     }
 }
 
@@ -100,28 +129,16 @@ impl Changes {
     /// polls when inotify cannot be had.
     pub(crate) fn new(paths: &[PathBuf]) -> Changes {
         let (tx, rx) = mpsc::channel(1);
-        let interest = Arc::new(Interest::of(paths));
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        let mut add = |d: PathBuf| {
-            if !dirs.contains(&d) {
-                dirs.push(d);
-            }
-        };
-        for f in interest.files.iter().chain(interest.dirs.iter()) {
-            if interest.dirs.contains(f) {
-                add(f.clone());
-            }
-            if let Some(parent) = f.parent().filter(|p| !p.as_os_str().is_empty()) {
-                add(parent.to_path_buf());
-            } else {
-                add(PathBuf::from("."));
-            }
-        }
+        let interest = Arc::new(std::sync::RwLock::new(Interest::of(paths)));
+        let seen = Arc::clone(&interest);
         let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             let counts = match &ev {
                 Ok(e) => {
                     e.need_rescan()
-                        || (writes(&e.kind) && e.paths.iter().any(|p| interest.counts(p)))
+                        || (writes(&e.kind)
+                            && seen
+                                .read()
+                                .is_ok_and(|i| e.paths.iter().any(|p| i.counts(p))))
                 }
                 // An error (the queue overflowed): look, to be sure.
                 Err(_) => true,
@@ -142,11 +159,33 @@ impl Changes {
                     None
                 }
             },
-            dirs,
-            watched: HashSet::new(),
+            paths: paths.to_vec(),
+            interest,
+            watched: std::collections::HashMap::new(),
         };
         c.refresh();
         c
+    }
+
+    /// The directories to watch now: each config file's (and its link
+    /// target's), each conf.d and its parent.
+    fn dirs(interest: &Interest) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for f in interest.files.iter().chain(interest.dirs.iter()) {
+            let mut add = |d: PathBuf| {
+                if !dirs.contains(&d) {
+                    dirs.push(d);
+                }
+            };
+            if interest.dirs.contains(f) {
+                add(f.clone());
+            }
+            match f.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(parent) => add(parent.to_path_buf()),
+                None => add(PathBuf::from(".")),
+            }
+        }
+        dirs
     }
 
     /// Whether changes are learnt from inotify (else by polling).
@@ -161,23 +200,36 @@ impl Changes {
         let Some(w) = &mut self.watcher else {
             return;
         };
+        // Links are followed afresh: a link pointed elsewhere brings its
+        // new target (and that target's directory) in.
+        let mut interest = Interest::of(&self.paths);
+        let dirs = Changes::dirs(&interest);
+        interest.selves = dirs.iter().cloned().collect();
+        if let Ok(mut i) = self.interest.write() {
+            *i = interest;
+        }
         let mut failed = None;
-        for d in &self.dirs {
-            if !d.is_dir() {
+        for d in &dirs {
+            use std::os::unix::fs::MetadataExt;
+            let Ok(meta) = std::fs::metadata(d).filter_ok_dir() else {
                 // Gone (its watch went with it): added again if it returns.
                 self.watched.remove(d);
                 continue;
-            }
-            if self.watched.contains(d) {
-                continue;
-            }
+            };
+            // Watched again every time: a directory deleted and made again
+            // under the same name may even get the same inode number, and
+            // its old watch is gone. (Only after an event that counts, and
+            // a look follows.)
+            let id = (meta.dev(), meta.ino());
+            let _ = w.unwatch(d);
             match w.watch(d, RecursiveMode::NonRecursive) {
                 Ok(()) => {
-                    self.watched.insert(d.clone());
+                    self.watched.insert(d.clone(), id);
                 }
                 Err(e) => failed = Some((d.clone(), e)),
             }
         }
+        self.watched.retain(|d, _| dirs.contains(d));
         if let Some((d, e)) = failed {
             tracing::warn!(
                 "config watcher: cannot watch {} ({e}); looking at the files four times a second",

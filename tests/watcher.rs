@@ -110,3 +110,66 @@ fn without_inotify_it_says_so_and_polls() {
     wait_for(&ops, "tcp:192.0.2.11:80");
     drop(child);
 }
+
+/// The places a config lives can change under it: a link pointed at
+/// another file whose later edits must count, a config directory renamed
+/// away and made again, a conf.d deleted and made again at once. Each
+/// later edit still applies.
+#[test]
+fn moved_links_and_directories_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A link pointed elsewhere, then the new target edited.
+    std::fs::write(d.join("a.cf"), config("192.0.2.10")).unwrap();
+    std::fs::write(d.join("b.cf"), config("192.0.2.10")).unwrap();
+    let link = d.join("lv.cf");
+    std::os::unix::fs::symlink(d.join("a.cf"), &link).unwrap();
+    let run = d.join("run1");
+    std::fs::create_dir(&run).unwrap();
+    let first = Dry::start(&run, &link);
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(d.join("b.cf"), &link).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(d.join("b.cf"), config("192.0.2.11")).unwrap();
+    wait_for(&first.ops, "tcp:192.0.2.11:80");
+    first.stop();
+
+    // The config's directory renamed away and made again.
+    let cfg = d.join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    std::fs::write(cfg.join("lv.cf"), config("192.0.2.10")).unwrap();
+    let run = d.join("run2");
+    std::fs::create_dir(&run).unwrap();
+    let second = Dry::start(&run, &cfg.join("lv.cf"));
+    std::fs::rename(&cfg, d.join("cfg.old")).unwrap();
+    std::fs::create_dir(&cfg).unwrap();
+    std::fs::write(cfg.join("lv.cf"), config("192.0.2.12")).unwrap();
+    wait_for(&second.ops, "tcp:192.0.2.12:80");
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(cfg.join("lv.cf"), config("192.0.2.13")).unwrap();
+    wait_for(&second.ops, "tcp:192.0.2.13:80");
+    second.stop();
+
+    // conf.d deleted and made again at once, then a drop-in added.
+    let main = d.join("lvsd.toml");
+    std::fs::write(&main, "[global]\nautoreload = true\n").unwrap();
+    let confd = d.join("conf.d");
+    std::fs::create_dir(&confd).unwrap();
+    let drop_in = |vip: &str| {
+        format!(
+            "[[virtual]]\naddress = \"{vip}:80\"\nchecktype = \"on\"\nreal = [{{ address = \"192.0.2.50:80\", forward = \"gate\" }}]\n"
+        )
+    };
+    std::fs::write(confd.join("a.toml"), drop_in("192.0.2.20")).unwrap();
+    let run = d.join("run3");
+    std::fs::create_dir(&run).unwrap();
+    let third = Dry::start_with(&run, &[&main, &confd]);
+    std::fs::remove_dir_all(&confd).unwrap();
+    std::fs::create_dir(&confd).unwrap();
+    std::fs::write(confd.join("a.toml"), drop_in("192.0.2.21")).unwrap();
+    wait_for(&third.ops, "tcp:192.0.2.21:80");
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(confd.join("b.toml"), drop_in("192.0.2.22")).unwrap();
+    wait_for(&third.ops, "tcp:192.0.2.22:80");
+    third.stop();
+}
