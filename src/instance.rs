@@ -91,8 +91,8 @@ impl InstanceLock {
     }
 }
 
-/// The soft limit of open files now.
-pub fn open_files_limit() -> std::io::Result<u64> {
+/// The open files limit now (soft, hard).
+fn open_files() -> std::io::Result<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -103,23 +103,19 @@ pub fn open_files_limit() -> std::io::Result<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(lim.rlim_cur)
+    Ok(lim)
+}
+
+/// The soft limit of open files now.
+pub fn open_files_limit() -> std::io::Result<u64> {
+    open_files().map(|l| l.rlim_cur)
 }
 
 /// Raises the soft limit of open files to the hard one (systemd's default
 /// soft limit is 1,024; the unit sets LimitNOFILE): probes, listeners and
 /// reloads all need descriptors. Returns (soft, hard) as they are after.
 pub fn raise_open_files() -> std::io::Result<(u64, u64)> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit through a valid, exclusive
-    // pointer to a local and reads nothing else.
-    #[allow(unsafe_code)]
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let mut lim = open_files()?;
     if lim.rlim_cur < lim.rlim_max {
         lim.rlim_cur = lim.rlim_max;
         // SAFETY: setrlimit only reads the rlimit behind a valid pointer

@@ -116,8 +116,10 @@ fn errors(stderr: &str) -> Vec<String> {
 /// `lvsd run --dry-run FILE` in a network namespace of its own: None when
 /// it still runs after 2 s (then stopped), else its exit code and error
 /// lines.
-fn run(f: &Path, tmp: &Path) -> Option<(Option<i32>, Vec<String>)> {
-    let sock = tmp.join("control.sock");
+fn run(f: &Path, tmp: &Path, n: usize) -> Option<(Option<i32>, Vec<String>)> {
+    // A socket (and so an instance lock) of its own: a run killed just
+    // before may not have let go of its lock yet.
+    let sock = tmp.join(format!("control-{n}.sock"));
     let log = tmp.join("run.stderr");
     let mut child = Command::new("unshare")
         .args(["-rn", "--kill-child"])
@@ -159,9 +161,9 @@ fn check_and_a_dry_run_agree_on_every_config_file() {
     let mut disagree = Vec::new();
     let files = configs(tmp.path());
     let (mut ok, mut refused) = (0, 0);
-    for f in &files {
+    for (n, f) in files.iter().enumerate() {
         let (code, errs) = check(f);
-        match (code, run(f, tmp.path())) {
+        match (code, run(f, tmp.path(), n)) {
             (Some(0), None) => ok += 1,
             (Some(1), Some((Some(1), run_errs))) if run_errs == errs && !errs.is_empty() => {
                 refused += 1

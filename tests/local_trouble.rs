@@ -18,6 +18,40 @@ mod support;
 mod dry;
 use dry::{Kill, lvsd, wait_for};
 
+/// A dry-run lvsd on `conf` allowed `files` open files (soft and hard),
+/// its files in `dir`: the child, its ops log, control socket and log.
+fn limited(
+    dir: &std::path::Path,
+    files: u32,
+    conf: &std::path::Path,
+) -> (
+    Kill,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let (ops, sock, log) = (
+        dir.join("ops.jsonl"),
+        dir.join("control.sock"),
+        dir.join("lvsd.log"),
+    );
+    let script = format!(
+        "ulimit -n {files} && exec '{}' run --dry-run --ops-log '{}' --control '{}' '{}'",
+        lvsd().get_program().to_string_lossy(),
+        ops.display(),
+        sock.display(),
+        conf.display()
+    );
+    let child = Kill(
+        Command::new("sh")
+            .args(["-c", &script])
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    (child, ops, sock, log)
+}
+
 #[test]
 fn idle_connections_to_metrics_take_no_real_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,25 +68,7 @@ fn idle_connections_to_metrics_take_no_real_out() {
     }
     let conf = dir.path().join("ldirectord.cf");
     std::fs::write(&conf, cf).unwrap();
-    let (ops, sock, log) = (
-        dir.path().join("ops.jsonl"),
-        dir.path().join("control.sock"),
-        dir.path().join("lvsd.log"),
-    );
-    let script = format!(
-        "ulimit -n 128 && exec '{}' run --dry-run --ops-log '{}' --control '{}' '{}'",
-        lvsd().get_program().to_string_lossy(),
-        ops.display(),
-        sock.display(),
-        conf.display()
-    );
-    let _child = Kill(
-        Command::new("sh")
-            .args(["-c", &script])
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (_child, ops, sock, log) = limited(dir.path(), 128, &conf);
     let start = Instant::now();
     while std::fs::read_to_string(&ops)
         .unwrap_or_default()
@@ -135,25 +151,7 @@ S(('0.0.0.0', int(sys.argv[1])), H).serve_forever()
     }
     let conf = dir.path().join("ldirectord.cf");
     std::fs::write(&conf, cf).unwrap();
-    let (ops, sock, log) = (
-        dir.path().join("ops.jsonl"),
-        dir.path().join("control.sock"),
-        dir.path().join("lvsd.log"),
-    );
-    let script = format!(
-        "ulimit -n 48 && exec '{}' run --dry-run --ops-log '{}' --control '{}' '{}'",
-        lvsd().get_program().to_string_lossy(),
-        ops.display(),
-        sock.display(),
-        conf.display()
-    );
-    let _child = Kill(
-        Command::new("sh")
-            .args(["-c", &script])
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (_child, ops, _sock, log) = limited(dir.path(), 48, &conf);
     wait_for(&log, "lvsd is impaired");
     std::thread::sleep(Duration::from_secs(6));
     let ops_text = std::fs::read_to_string(&ops).unwrap();

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,33 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// A dry-run lvsd on `cf` in the director namespace, its files in
+    /// `dir`: the child, its ops log and its log.
+    fn run(&self, dir: &std::path::Path, cf: &std::path::Path) -> (Kill, PathBuf, PathBuf) {
+        let (ops, log) = (dir.join("ops.jsonl"), dir.join("lvsd.log"));
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.director,
+                env!("CARGO_BIN_EXE_lvsd"),
+                "run",
+                "--dry-run",
+                "--ops-log",
+            ])
+            .arg(&ops)
+            .arg("--control")
+            .arg(dir.join("control.sock"))
+            .arg(cf)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        (Kill(child), ops, log)
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for ns in [&self.director, &self.real] {
@@ -139,27 +167,8 @@ fn ping_checks_fail_and_recover_on_both_families() {
          virtual6=[2001:db8::10]:80\n\treal6=[fd00:199::2]:80 gate\n\tchecktype=ping\n",
     )
     .unwrap();
-    let ops = dir.path().join("ops.jsonl");
-    let log = dir.path().join("lvsd.log");
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.director,
-            env!("CARGO_BIN_EXE_lvsd"),
-            "run",
-            "--dry-run",
-            "--ops-log",
-        ])
-        .arg(&ops)
-        .arg("--control")
-        .arg(dir.path().join("control.sock"))
-        .arg(&cf)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Kill(child);
+    let (child, ops, log) = lab.run(dir.path(), &cf);
+    let mut child = child;
 
     // Ignored echoes: both reals stay at weight 0, and the log says why.
     let text = wait_for(&log, "is down at start", 2);
@@ -230,27 +239,8 @@ fn an_unreachable_address_is_never_up() {
          virtual=192.0.2.10:80\n\treal=10.199.1.254:80 gate\n\tchecktype=ping\n",
     )
     .unwrap();
-    let ops = dir.path().join("ops.jsonl");
-    let log = dir.path().join("lvsd.log");
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.director,
-            env!("CARGO_BIN_EXE_lvsd"),
-            "run",
-            "--dry-run",
-            "--ops-log",
-        ])
-        .arg(&ops)
-        .arg("--control")
-        .arg(dir.path().join("control.sock"))
-        .arg(&cf)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _child = Kill(child);
+    let (child, ops, log) = lab.run(dir.path(), &cf);
+    let _child = child;
     wait_for(&log, "is down at start", 1);
     // ARP gives up after about 3 s; then the kernel's errors arrive.
     std::thread::sleep(std::time::Duration::from_secs(8));

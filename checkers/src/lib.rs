@@ -317,7 +317,14 @@ fn has_dollar(pattern: &str) -> bool {
 /// control characters escaped.
 pub(crate) fn shown(re: &regex::bytes::Regex) -> String {
     let p = re.as_str();
-    let mut out: String = p.chars().take(60).flat_map(char::escape_debug).collect();
+    let mut out = String::new();
+    for c in p.chars().take(60) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
     if p.chars().nth(60).is_some() {
         out.push('…');
     }
@@ -454,6 +461,11 @@ mod tests {
             "an escaped $ is no anchor"
         );
         assert_eq!(shown(&re("a\tb")), "a\\tb");
+        assert_eq!(
+            shown(&re(r"^10\.")),
+            r"^10\.",
+            "a backslash is no control character"
+        );
     }
 
     #[test]
