@@ -111,13 +111,21 @@ pub fn open_files_limit() -> std::io::Result<u64> {
     open_files().map(|l| l.rlim_cur)
 }
 
-/// Raises the soft limit of open files to the hard one (systemd's default
+/// The most open files lvsd asks for.
+pub const MAX_OPEN_FILES: u64 = 65_536;
+
+/// Raises the soft limit of open files to the hard one (at most
+/// [`MAX_OPEN_FILES`]) (systemd's default
 /// soft limit is 1,024; the unit sets LimitNOFILE): probes, listeners and
 /// reloads all need descriptors. Returns (soft, hard) as they are after.
 pub fn raise_open_files() -> std::io::Result<(u64, u64)> {
     let mut lim = open_files()?;
-    if lim.rlim_cur < lim.rlim_max {
-        lim.rlim_cur = lim.rlim_max;
+    // At most 65,536 (the unit's LimitNOFILE): a hard limit of a billion
+    // (root's on some kernels) would hand every child (check scripts,
+    // fallbackcommand) a limit that fd-closing loops crawl through.
+    let want = lim.rlim_max.min(MAX_OPEN_FILES);
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want;
         // SAFETY: setrlimit only reads the rlimit behind a valid pointer
         // to a local.
         #[allow(unsafe_code)]

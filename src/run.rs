@@ -24,7 +24,7 @@ pub fn run(
     names: &Names,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    // Before anything is touched: one lvsd per control directory.
+    // Before anything is touched: one lvsd per control socket.
     let _instance = crate::instance::InstanceLock::take(control)?;
     let open_files = crate::instance::raise_open_files();
     let hostname = names.hostname();

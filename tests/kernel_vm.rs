@@ -401,7 +401,10 @@ impl Lvsd {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        // Lossy: a log that is not all UTF-8 is still shown.
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()))
     }
 
     /// The ipvsadm commands lvsd logged as applied.
@@ -1398,12 +1401,13 @@ fn director_failover(sync: bool) -> Vec<String> {
                 "-c",
             ])
             .arg(format!(
-                "hostname d{i} && exec \"$0\" run --control \"$1\" \"$2\" \"$3\""
+                "hostname d{i} && exec \"$0\" run --control \"$1\" --state-dir \"$4\" \"$2\" \"$3\""
             ))
             .arg(env!("CARGO_BIN_EXE_lvsd"))
             .arg(d.join("control.sock"))
             .arg(d.join("ha.cf"))
             .arg(d.join("ldirectord.cf"))
+            .arg(d.join("state"))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -1423,9 +1427,12 @@ fn director_failover(sync: bool) -> Vec<String> {
     {
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "{label}: cold start did not settle:\n--- d1\n{}\n--- d2\n{}",
+            "{label}: cold start did not settle:\n--- d1\n{}\n--- d2\n{}\n--- where lvsd waits\n{}",
             directors[0].log(),
-            directors[1].log()
+            directors[1].log(),
+            sh(
+                "cat /proc/loadavg; for s in /proc/[0-9]*/stat; do awk '{ if ($14+$15 > 50) print $1, $2, $3, $14+$15 }' $s 2>/dev/null; done; for p in $(pidof lvsd); do echo \"pid $p\"; for t in /proc/$p/task/*; do echo \"$(cat $t/comm) $(cat $t/wchan)\"; cat $t/stack 2>/dev/null | head -8; done; done"
+            )
         );
         std::thread::sleep(Duration::from_millis(100));
     }

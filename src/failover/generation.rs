@@ -59,7 +59,9 @@ pub fn next(dir: &Path, clock_secs: u64) -> Result<u64, GenerationError> {
     };
     let generation = last.map_or(clock_secs, |g| g.saturating_add(1));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(".generation.new");
+    // Per process: two lvsd sharing a state directory (a lab) never write
+    // the same new file.
+    let tmp = dir.join(format!(".generation.{}.new", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     writeln!(f, "{generation}").map_err(io)?;
     f.sync_all().map_err(io)?;
