@@ -33,8 +33,6 @@ pub(crate) struct Changes {
     /// What events count: recomputed at every refresh (a link pointed
     /// elsewhere names another target).
     interest: Arc<std::sync::RwLock<Interest>>,
-    /// Each watched directory with the inode it had when watched.
-    watched: std::collections::HashMap<PathBuf, (u64, u64)>,
 }
 
 /// The paths whose events count.
@@ -94,23 +92,6 @@ impl Interest {
     }
 }
 
-/// A directory's metadata, or an error when it is something else.
-trait DirOnly {
-    fn filter_ok_dir(self) -> std::io::Result<std::fs::Metadata>;
-}
-
-impl DirOnly for std::io::Result<std::fs::Metadata> {
-    fn filter_ok_dir(self) -> std::io::Result<std::fs::Metadata> {
-        self.and_then(|m| {
-            if m.is_dir() {
-                Ok(m)
-            } else {
-                Err(std::io::Error::other("not a directory"))
-            }
-        })
-    }
-}
-
 /// Whether an event can change what a file holds (lvsd's own reading
 /// makes open, access and close-without-write events: never a reason to
 /// look again).
@@ -161,7 +142,6 @@ impl Changes {
             },
             paths: paths.to_vec(),
             interest,
-            watched: std::collections::HashMap::new(),
         };
         c.refresh();
         c
@@ -193,7 +173,7 @@ impl Changes {
         self.watcher.is_some()
     }
 
-    /// Watches the directories that exist now and are not watched yet (a
+    /// Watches again every directory that exists now (a
     /// conf.d created since, or one deleted and created again). A watch
     /// that cannot be added (no watches left) turns polling on.
     pub(crate) fn refresh(&mut self) {
@@ -210,26 +190,20 @@ impl Changes {
         }
         let mut failed = None;
         for d in &dirs {
-            use std::os::unix::fs::MetadataExt;
-            let Ok(meta) = std::fs::metadata(d).filter_ok_dir() else {
+            if !d.is_dir() {
                 // Gone (its watch went with it): added again if it returns.
-                self.watched.remove(d);
                 continue;
-            };
+            }
             // Watched again every time: a directory deleted and made again
             // under the same name may even get the same inode number, and
             // its old watch is gone. (Only after an event that counts, and
             // a look follows.)
-            let id = (meta.dev(), meta.ino());
             let _ = w.unwatch(d);
             match w.watch(d, RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    self.watched.insert(d.clone(), id);
-                }
+                Ok(()) => {}
                 Err(e) => failed = Some((d.clone(), e)),
             }
         }
-        self.watched.retain(|d, _| dirs.contains(d));
         if let Some((d, e)) = failed {
             tracing::warn!(
                 "config watcher: cannot watch {} ({e}); looking at the files four times a second",
