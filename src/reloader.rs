@@ -100,6 +100,23 @@ pub(crate) fn fingerprint(files: &[PathBuf]) -> Fingerprint {
         .collect()
 }
 
+/// The files whose content differs between two looks (changed, new or
+/// gone), each once.
+fn changed_between(before: &Fingerprint, after: &Fingerprint) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = after
+        .iter()
+        .filter(|x| !before.contains(x))
+        .map(|(p, _)| p.clone())
+        .collect();
+    out.extend(
+        before
+            .iter()
+            .filter(|(p, _)| !after.iter().any(|(q, _)| q == p))
+            .map(|(p, _)| p.clone()),
+    );
+    out
+}
+
 impl Reloader {
     /// ldirectord's check of its file: told by inotify that a config path
     /// may have changed ([`crate::watch`]; four looks a second where
@@ -153,19 +170,11 @@ impl Reloader {
             }
             changes.drain();
             changes.refresh();
-            let changed: Vec<PathBuf> = last
-                .iter()
-                .filter(|x| !seen.contains(x))
-                .map(|(p, _)| p.clone())
-                .chain(
-                    seen.iter()
-                        .filter(|(p, _)| !last.iter().any(|(q, _)| q == p))
-                        .map(|(p, _)| p.clone()),
-                )
-                .collect();
+            let changed = changed_between(&seen, &last);
             let already_read = self.last_read.lock().is_ok_and(|r| *r == last);
             seen = last;
-            if already_read {
+            // Changed and changed back while settling: no news.
+            if already_read || changed.is_empty() {
                 continue;
             }
             let running = self.running();

@@ -173,3 +173,32 @@ fn moved_links_and_directories_are_followed() {
     wait_for(&third.ops, "tcp:192.0.2.22:80");
     third.stop();
 }
+
+/// An edit undone while it settles (a quarter of a second) is no change:
+/// nothing is logged, least of all "changed on disk: :" with no name.
+/// With autoreload off, a first edit is told and not read; later edits
+/// undone land at several delays so one of them falls inside the
+/// settling look.
+#[test]
+fn a_change_undone_while_settling_is_no_news() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    let off = |vip: &str| config(vip).replace("autoreload=yes", "autoreload=no");
+    std::fs::write(&cf, off("192.0.2.10")).unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    wait_for(&d.log, "started");
+    std::fs::write(&cf, off("192.0.2.11")).unwrap();
+    wait_for(&d.log, "not reloaded");
+    for ms in [280, 330, 380, 430, 480] {
+        std::fs::write(&cf, off("192.0.2.12")).unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        std::fs::write(&cf, off("192.0.2.11")).unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+    }
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    assert!(
+        !log.contains("changed on disk: :"),
+        "a change with no file named:\n{log}"
+    );
+    d.stop();
+}
