@@ -662,3 +662,55 @@ fn logfile_and_monitorfile_are_written_as_ldirectord_writes_them() {
         "{line}"
     );
 }
+
+/// 10,000 reals down at once with no `emailalert`: nobody is to be
+/// mailed, so the alert channel filling up is no error (it logged one
+/// "the mailer is behind" line per notice past its capacity).
+#[test]
+fn a_burst_of_changes_without_emailalert_logs_nothing_about_the_mailer() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    let mut text = String::from("checkinterval=1\nquiescent=yes\n");
+    for v in 0..40 {
+        // Port 9 on loopback: nothing listens, every probe is refused.
+        text += &format!(
+            "virtual=192.0.2.{}:80\n\treal=127.1.{v}.1->127.1.{v}.250:9 gate\n\tchecktype=connect\n",
+            v + 1
+        );
+    }
+    std::fs::write(&cf, text).unwrap();
+    let log = dir.path().join("lvsd.log");
+    let _child = Kill(
+        lvsd()
+            .args(["run", "--dry-run", "--ops-log"])
+            .arg(dir.path().join("ops.jsonl"))
+            .arg("--control")
+            .arg(dir.path().join("control.sock"))
+            .arg(&cf)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    let down = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("is down at start")
+            .count()
+    };
+    while down() < 10_000 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} of 10,000 reals down",
+            down()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains("mailer"),
+        "{} lines about the mailer, first: {}",
+        text.matches("mailer").count(),
+        text.lines().find(|l| l.contains("mailer")).unwrap_or("")
+    );
+}

@@ -154,25 +154,47 @@ pub struct Teller {
 
 /// Where the daemon's notices go; sending never waits.
 #[derive(Debug, Clone)]
-pub struct Notices(mpsc::Sender<Notice>);
+pub struct Notices {
+    tx: mpsc::Sender<Notice>,
+    /// Notices for a recipient dropped since the mailer last kept up.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
 
 impl Notices {
     /// A channel of `cap` notices: what the daemon tells comes out of the
     /// receiver (the mailer's, or a test's).
     pub fn channel(cap: usize) -> (Notices, mpsc::Receiver<Notice>) {
         let (tx, rx) = mpsc::channel(cap);
-        (Notices(tx), rx)
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        (Notices { tx, dropped }, rx)
     }
 
-    /// Hands a notice over; when the channel is full it is dropped with a
-    /// log line (the mailer is hours behind).
+    /// Hands a notice over. When the channel is full (a burst of
+    /// thousands, or a mailer hours behind) it is dropped: a notice nobody
+    /// is to be mailed silently; one for a recipient is logged once when
+    /// dropping starts and summed up when the mailer keeps up again.
     pub fn tell(&self, n: Notice) {
-        if let Err(mpsc::error::TrySendError::Full(n)) = self.0.try_send(n) {
-            tracing::error!(
-                "alerts: the mailer is behind, notice dropped: {} {:?}",
-                n.subject,
-                n.change
-            );
+        use std::sync::atomic::Ordering;
+        let mailed = n.routes.iter().any(|a| !a.emailalert.is_empty());
+        match self.tx.try_send(n) {
+            Ok(()) => {
+                let dropped = self.dropped.swap(0, Ordering::Relaxed);
+                if dropped > 0 {
+                    tracing::warn!(
+                        "alerts: the mailer keeps up again; {dropped} notices were dropped"
+                    );
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(n)) if mailed => {
+                if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::error!(
+                        "alerts: the mailer is behind, notices are dropped until it keeps up (first: {} {:?})",
+                        n.subject,
+                        n.change
+                    );
+                }
+            }
+            Err(_) => {}
         }
     }
 }
@@ -254,4 +276,43 @@ async fn run(
         outbox.send(mail);
     }
     outbox.close(grace).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn notice(to: &[&str]) -> Notice {
+        Notice {
+            at: SystemTime::UNIX_EPOCH,
+            state: DaemonState::Running,
+            subject: "real 10.0.0.5:80 of tcp:192.0.2.10:80".into(),
+            change: Change::Up,
+            routes: vec![Alerts {
+                emailalert: to.iter().map(|s| (*s).to_owned()).collect(),
+                emailalertfreq: 0,
+                emailalertstatus: crate::config::AlertStatus::ALL,
+                smtp: None,
+            }],
+            from: None,
+            servicename: None,
+        }
+    }
+
+    #[test]
+    fn a_full_channel_counts_only_what_someone_would_be_mailed() {
+        let (tx, mut rx) = Notices::channel(1);
+        tx.tell(notice(&["ops@example.org"]));
+        tx.tell(notice(&[]));
+        assert_eq!(tx.dropped.load(Ordering::Relaxed), 0);
+        tx.tell(notice(&["ops@example.org"]));
+        tx.tell(notice(&["ops@example.org"]));
+        assert_eq!(tx.dropped.load(Ordering::Relaxed), 2);
+        // The mailer takes one: the next notice goes through and the
+        // count starts again.
+        assert!(rx.try_recv().is_ok());
+        tx.tell(notice(&["ops@example.org"]));
+        assert_eq!(tx.dropped.load(Ordering::Relaxed), 0);
+    }
 }
