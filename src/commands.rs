@@ -102,8 +102,9 @@ pub fn ask_about(control: &Path, real: &str, make: fn(Target) -> Command) -> Exi
     }
 }
 
-/// Asks the running daemon. Exit 3 when it does not answer (LSB "not
-/// running"), 1 when its reply says it failed.
+/// Asks the running daemon. Exit 3 when nothing listens (LSB "not
+/// running"), 4 when it cannot be asked (not allowed, or no answer in
+/// time: status unknown), 1 when its reply says it failed.
 pub fn ask(control: &Path, command: Command) -> ExitCode {
     let answer = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -131,6 +132,15 @@ pub fn ask(control: &Path, command: Command) -> ExitCode {
         // status unknown).
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
             eprintln!("lvsd does not answer ({}: {e})", control.display());
+            ExitCode::from(4)
+        }
+        // Not allowed to ask (the socket is root's): whether it runs is
+        // unknown to this user (LSB 4, insufficient privilege).
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!(
+                "lvsd: cannot ask it ({}: {e}): the control socket is root's; run this as root",
+                control.display()
+            );
             ExitCode::from(4)
         }
         Err(e) => {

@@ -409,6 +409,21 @@ fn status_shows_every_real_and_says_when_lvsd_is_not_running() {
         "{json}"
     );
     assert_eq!(v["failover"], serde_json::Value::Null);
+    // Another user may not ask (the socket is 0600): that is "unknown",
+    // LSB 4, not "not running".
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_lvsd"))
+        .arg("status")
+        .arg("--control")
+        .arg(&d.sock)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "as nobody: {said}");
+    assert!(said.contains("root"), "{said}");
     let sock = d.sock.clone();
     d.stop();
     let out = lvsd()
