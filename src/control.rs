@@ -168,6 +168,12 @@ impl Reply {
     /// asks the old daemon `keep-table`) sent bare text, failed when a line
     /// starts `error:`.
     fn read(wire: String) -> Reply {
+        if let Some(rest) = wire.strip_prefix(JSON_HEAD) {
+            return match rest.strip_suffix("}\n") {
+                Some(json) => Reply::done(format!("{json}\n")),
+                None => Reply::error("the answer was cut short"),
+            };
+        }
         match serde_json::from_str::<Reply>(wire.trim_end()) {
             Ok(r) => r,
             Err(_) => Reply {
@@ -178,13 +184,52 @@ impl Reply {
     }
 }
 
+/// How a JSON report's reply starts on the wire; the report follows and
+/// `}` and a newline end it. (Its text is not a JSON string in a
+/// [`Reply`]: 100,000 reals would be escaped and held twice.)
+const JSON_HEAD: &str = r#"{"ok":true,"json":"#;
+
+/// What the daemon answers a request with.
+#[derive(Debug)]
+pub enum Answer {
+    /// A reply, sent as one JSON line.
+    Reply(Reply),
+    /// `status json`: the report, written out a real at a time as
+    /// `{"ok":true,"json":REPORT}`.
+    Report(Box<crate::status::Report>),
+}
+
+impl From<Reply> for Answer {
+    fn from(r: Reply) -> Answer {
+        Answer::Reply(r)
+    }
+}
+
+impl Answer {
+    /// Writes the answer out (a report in pieces through a buffer).
+    async fn write<W: tokio::io::AsyncWrite + Unpin>(&self, w: W) -> std::io::Result<()> {
+        let mut w = tokio::io::BufWriter::with_capacity(64 * 1024, w);
+        match self {
+            Answer::Reply(r) => w.write_all(r.line().as_bytes()).await?,
+            Answer::Report(report) => {
+                w.write_all(JSON_HEAD.as_bytes()).await?;
+                for piece in report.json_chunks() {
+                    w.write_all(&piece.map_err(std::io::Error::other)?).await?;
+                }
+                w.write_all(b"}\n").await?;
+            }
+        }
+        w.flush().await
+    }
+}
+
 /// A request and where its answer goes.
 #[derive(Debug)]
 pub struct Request {
     /// The command.
     pub command: Command,
     /// The answer.
-    pub reply: oneshot::Sender<Reply>,
+    pub reply: oneshot::Sender<Answer>,
 }
 
 /// Listens on `path` until dropped, handing requests to `to`. A stale
@@ -228,19 +273,19 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
                 Ok(Err(_)) | Err(_) => return,
             }
             let answer = match Command::parse(&line) {
-                None => Reply::error(format!("unknown command `{}`", line.trim())),
+                None => Reply::error(format!("unknown command `{}`", line.trim())).into(),
                 Some(command) => {
                     let (tx, rx) = oneshot::channel();
                     if to.send(Request { command, reply: tx }).await.is_err() {
-                        Reply::error("lvsd is stopping")
+                        Reply::error("lvsd is stopping").into()
                     } else {
-                        rx.await.unwrap_or_else(|_| Reply::error("no answer"))
+                        rx.await
+                            .unwrap_or_else(|_| Reply::error("no answer").into())
                     }
                 }
             };
             // A client that does not read its answer is let go.
-            let _ =
-                tokio::time::timeout(ANSWER_WITHIN, w.write_all(answer.line().as_bytes())).await;
+            let _ = tokio::time::timeout(ANSWER_WITHIN, answer.write(&mut w)).await;
         });
     }
 }
@@ -285,5 +330,27 @@ mod tests {
         // Bare text from an older lvsd.
         assert!(Reply::read("the IPVS table stays\n".into()).ok);
         assert!(!Reply::read("x\nerror: reload refused\n".into()).ok);
+    }
+
+    #[tokio::test]
+    async fn a_report_crosses_the_wire_as_its_json() {
+        let report = crate::status::Report {
+            impaired: Some("a \"quoted\"\nreason".into()),
+            ..crate::status::Report::default()
+        };
+        let mut wire = Vec::new();
+        Answer::Report(Box::new(report.clone()))
+            .write(&mut wire)
+            .await
+            .unwrap();
+        let r = Reply::read(String::from_utf8(wire.clone()).unwrap());
+        assert!(r.ok);
+        assert_eq!(
+            r.text,
+            format!("{}\n", serde_json::to_string(&report).unwrap())
+        );
+        // Cut short (the daemon stopped while writing): an error.
+        wire.truncate(wire.len() - 4);
+        assert!(!Reply::read(String::from_utf8(wire).unwrap()).ok);
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Names};
-use crate::control::{Command, Reply};
+use crate::control::{Answer, Command, Reply};
 use crate::daemon::{self, RunOptions};
 use crate::failover::run::{Ask, Asked};
 use crate::ipvs::DryRun;
@@ -253,23 +253,31 @@ async fn answer(
     reloader: &Reloader,
     daemon: &daemon::Handle,
     failover: Option<&tokio::sync::mpsc::Sender<Asked>>,
+) -> Answer {
+    if command == Command::StatusJson {
+        // Written out a real at a time by the control socket.
+        return match status(daemon, failover).await {
+            Some(report) => Answer::Report(Box::new(report)),
+            None => Reply::error("lvsd is stopping").into(),
+        };
+    }
+    reply(command, reloader, daemon, failover).await.into()
+}
+
+/// The answer to every command but `status json`.
+async fn reply(
+    command: Command,
+    reloader: &Reloader,
+    daemon: &daemon::Handle,
+    failover: Option<&tokio::sync::mpsc::Sender<Asked>>,
 ) -> Reply {
     let stopping = || Reply::error("lvsd is stopping");
     match command {
         Command::Reload { allow_empty } => reloader.reload(allow_empty).await,
-        Command::Status | Command::StatusJson => {
-            let Some(report) = status(daemon, failover).await else {
-                return stopping();
-            };
-            if command == Command::StatusJson {
-                match serde_json::to_string(&report) {
-                    Ok(s) => Reply::done(format!("{s}\n")),
-                    Err(e) => Reply::error(e),
-                }
-            } else {
-                Reply::done(report.text())
-            }
-        }
+        Command::Status | Command::StatusJson => match status(daemon, failover).await {
+            Some(report) => Reply::done(report.text()),
+            None => stopping(),
+        },
         Command::KeepTable => {
             let (tx, rx) = tokio::sync::oneshot::channel();
             match daemon.keep_table.send(tx).await {

@@ -99,6 +99,54 @@ fn or_dash<T: ToString>(v: Option<T>) -> String {
 }
 
 impl Report {
+    /// The JSON of the report (exactly `serde_json::to_vec(self)`) in
+    /// pieces of a real each, for writing it out as it is made: a report
+    /// of 100,000 reals is never one string.
+    pub fn json_chunks(&self) -> impl Iterator<Item = serde_json::Result<Vec<u8>>> + '_ {
+        /// What follows `virtuals` (its fields in the report's order).
+        #[derive(Serialize)]
+        struct Tail<'a> {
+            failover: &'a Option<FailoverRow>,
+            impaired: &'a Option<String>,
+        }
+        let head = std::iter::once(Ok(b"{\"virtuals\":[".to_vec()));
+        let virtuals = self.virtuals.iter().enumerate().flat_map(|(i, v)| {
+            // The row with no reals, its closing `]}` held back: the
+            // reals are its last field.
+            let open = serde_json::to_vec(&VirtualRow {
+                name: v.name.clone(),
+                scheduler: v.scheduler.clone(),
+                reals: Vec::new(),
+            })
+            .map(|mut b| {
+                b.truncate(b.len().saturating_sub(2));
+                if i > 0 {
+                    b.insert(0, b',');
+                }
+                b
+            });
+            let reals = v.reals.iter().enumerate().map(|(j, r)| {
+                let mut b = if j > 0 { vec![b','] } else { Vec::new() };
+                serde_json::to_writer(&mut b, r).map(|()| b)
+            });
+            std::iter::once(open)
+                .chain(reals)
+                .chain(std::iter::once(Ok(b"]}".to_vec())))
+        });
+        let tail = std::iter::once_with(|| {
+            serde_json::to_vec(&Tail {
+                failover: &self.failover,
+                impaired: &self.impaired,
+            })
+            .map(|mut b| {
+                // `{"failover":...}` becomes `],"failover":...}`.
+                b.splice(0..1, *b"],");
+                b
+            })
+        });
+        head.chain(virtuals).chain(tail)
+    }
+
     /// The human table, then failover's lines.
     pub fn text(&self) -> String {
         let mut out = self
@@ -232,5 +280,54 @@ mod tests {
              peer: alive, last heard 0.2 s ago\n  peer holds: foreign\n  ping nodes here: 2\n  \
              ping nodes at the peer: unknown\n  why: auto_failback\n"
         );
+    }
+
+    /// The pieces put together are the report's JSON, whatever it holds:
+    /// no virtual, a virtual without reals, several of each, failover
+    /// and impaired set or not.
+    #[test]
+    fn json_in_pieces_is_the_whole_json() {
+        let real = |n: u8, failure: Option<&str>| RealRow {
+            real: format!("10.0.0.{n}:80"),
+            forward: "gate".into(),
+            health: "down".into(),
+            configured_weight: 2,
+            weight: Some(0),
+            last_probe_ago_s: Some(0.5),
+            last_failure: failure.map(Into::into),
+            counters: Some(crate::ipvs::table::Counters::default()),
+        };
+        let virt = |name: &str, reals: Vec<RealRow>| VirtualRow {
+            name: name.into(),
+            scheduler: "wrr".into(),
+            reals,
+        };
+        let reports = [
+            Report::default(),
+            Report {
+                virtuals: vec![virt("tcp:192.0.2.10:80", Vec::new())],
+                failover: Some(FailoverRow::default()),
+                impaired: Some("no descriptors \"left\"".into()),
+            },
+            Report {
+                virtuals: vec![
+                    virt(
+                        "tcp:192.0.2.10:80",
+                        vec![real(1, None), real(2, Some("x\ny"))],
+                    ),
+                    virt("fwm:7", Vec::new()),
+                    virt("udp:[2001:db8::1]:53", vec![real(3, None)]),
+                ],
+                failover: None,
+                impaired: None,
+            },
+        ];
+        for r in reports {
+            let pieces: Vec<u8> = r.json_chunks().flat_map(Result::unwrap).collect();
+            assert_eq!(
+                String::from_utf8(pieces).unwrap(),
+                serde_json::to_string(&r).unwrap()
+            );
+        }
     }
 }
