@@ -138,6 +138,16 @@ impl Policy {
 
     /// Takes a notice.
     pub fn notice(&mut self, n: Notice, now: Duration) {
+        if !n.routes.iter().any(|r| !r.emailalert.is_empty()) {
+            // Nobody is to be mailed about it (no emailalert, or no more
+            // since a reload): nothing is kept (100,000 reals without
+            // mail cost nothing here), and its reminders stop.
+            self.down.remove(&n.subject);
+            if let Some((a, _)) = aspect(&n.change) {
+                self.told.remove(&(n.subject, a));
+            }
+            return;
+        }
         if let Some((a, v)) = aspect(&n.change)
             && self.told.insert((n.subject.clone(), a), v) == Some(v)
         {
@@ -660,5 +670,30 @@ mod tests {
             "[lvsd d1] [web] tcp:192.0.2.10:80 has no real up: the fallback server 127.0.0.1:80 serves"
         );
         assert!(m[0].body.contains("Service name: web"));
+    }
+
+    /// A real nobody is mailed about costs no memory here, and one whose
+    /// virtual stopped mailing (a reload) gets no more reminders.
+    #[test]
+    fn nothing_is_kept_for_reals_nobody_is_mailed_about() {
+        let t0 = Duration::from_secs(1000);
+        let mut p = Policy::new("d1".into(), WINDOW);
+        for i in 0..1000 {
+            p.notice(
+                notice(&format!("real {i}"), down("x"), vec![alerts(&[], 60)]),
+                t0,
+            );
+        }
+        assert!(p.told.is_empty() && p.down.is_empty());
+        // Mailed with reminders, then the mail taken away: no reminder.
+        let to = vec![alerts(&["ops@example.org"], 60)];
+        p.notice(notice("real 1", down("x"), to), t0);
+        assert_eq!(p.due(t0 + GATHER).len(), 1);
+        p.notice(
+            notice("real 1", down("x"), vec![alerts(&[], 60)]),
+            t0 + GATHER,
+        );
+        assert!(p.down.is_empty());
+        assert!(p.due(t0 + Duration::from_secs(3600)).is_empty());
     }
 }

@@ -16,6 +16,7 @@
 use core::net::IpAddr;
 use core::time::Duration;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::config::{
     CheckType, Config, HttpMethod, Pattern, Protocol, RealServer, Service, VirtualKey,
@@ -224,8 +225,9 @@ pub type Member = (usize, usize);
 /// Every check the config needs, and who uses each.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
-    /// The unique checks.
-    pub checks: Vec<Check>,
+    /// The unique checks (shared with the scheduler's tasks, not copied:
+    /// a check is a few hundred bytes, and there is one per real).
+    pub checks: Vec<Arc<Check>>,
     /// For each check, the reals whose health it decides.
     pub members: Vec<Vec<Member>>,
     /// For each virtual and real, its check (None for checktype on/off).
@@ -238,14 +240,15 @@ impl Plan {
     /// `plannable`), so what `lvsd check` accepts, `lvsd run` runs.
     pub fn of(cfg: &Config) -> Plan {
         let mut plan = Plan::default();
-        let mut index: HashMap<Check, usize> = HashMap::new();
+        let mut index: HashMap<Arc<Check>, usize> = HashMap::new();
         for (vi, vs) in cfg.virtuals.iter().enumerate() {
             let mut row = Vec::with_capacity(vs.reals.len());
             for (ri, r) in vs.reals.iter().enumerate() {
                 match check_of(vs, r) {
                     None => row.push(None),
                     Some(c) => {
-                        let id = *index.entry(c.clone()).or_insert_with(|| {
+                        let c = Arc::new(c);
+                        let id = *index.entry(Arc::clone(&c)).or_insert_with(|| {
                             plan.checks.push(c);
                             plan.members.push(Vec::new());
                             plan.checks.len() - 1

@@ -47,8 +47,8 @@ pub struct Outcome {
 
 /// The running check tasks; dropping it stops them all.
 pub struct Scheduler {
-    /// Task id -> its check and task.
-    tasks: HashMap<usize, (Check, JoinHandle<()>)>,
+    /// Task id -> its check (the plan's, shared) and task.
+    tasks: HashMap<usize, (Arc<Check>, JoinHandle<()>)>,
     /// The task id of each check, in the order of the last plan.
     ids: Vec<usize>,
     next_id: usize,
@@ -256,7 +256,7 @@ impl Scheduler {
     /// Starts one task per check (ids 0, 1, ... in order). Fails only when
     /// a checker cannot be built (the TLS stack).
     pub fn start(
-        checks: &[Check],
+        checks: &[Arc<Check>],
         tx: mpsc::Sender<Outcome>,
         max_in_flight: usize,
     ) -> Result<Scheduler, checkers::SetupError> {
@@ -277,13 +277,13 @@ impl Scheduler {
     /// keeps its task (its timer, its phase, its negotiate count), the
     /// others stop, new ones start. Nothing changes when a new checker
     /// cannot be built.
-    pub fn update(&mut self, checks: &[Check]) -> Result<(), checkers::SetupError> {
+    pub fn update(&mut self, checks: &[Arc<Check>]) -> Result<(), checkers::SetupError> {
         let running: HashMap<&Check, usize> =
-            self.tasks.iter().map(|(id, (c, _))| (c, *id)).collect();
+            self.tasks.iter().map(|(id, (c, _))| (&**c, *id)).collect();
         let mut ids = Vec::with_capacity(checks.len());
         let mut new = Vec::new();
         for c in checks {
-            match running.get(c) {
+            match running.get(&**c) {
                 Some(id) => ids.push(*id),
                 None => {
                     let probe = build(&c.probe, &self.icmp, &mut self.http)?;
@@ -293,7 +293,7 @@ impl Scheduler {
                     };
                     let id = self.next_id + new.len();
                     ids.push(id);
-                    new.push((id, c.clone(), probe, negotiate));
+                    new.push((id, Arc::clone(c), probe, negotiate));
                 }
             }
         }
