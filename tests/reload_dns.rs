@@ -6,6 +6,7 @@
 //! resolve) and the running configuration stays.
 #![allow(clippy::unwrap_used)] // test setup: a failure here is a broken test machine
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -13,21 +14,16 @@ use std::time::{Duration, Instant};
 mod dry;
 use dry::{Kill, lvsd, wait_for};
 
-#[test]
-fn status_and_checks_keep_going_while_a_reload_waits_on_dns() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let conf = d.join("ldirectord.cf");
-    let base =
-        "checkinterval=1\nvirtual=192.0.2.10:80\n\tchecktype=connect\n\treal=127.0.0.1:8080 gate\n";
-    std::fs::write(&conf, base).unwrap();
+/// lvsd on `conf` in its own user, mount and network namespaces: loopback
+/// up, a DNS server that reads and never answers (each lookup costs the
+/// resolver's `timeout` x `attempts`), the real (a listener on 8080).
+/// Returns the child and its control socket, once its first real is in.
+fn start_without_dns(d: &Path, conf: &Path, resolver: &str) -> (Kill, PathBuf) {
     std::fs::write(
         d.join("resolv.conf"),
-        "nameserver 127.0.0.1\noptions timeout:4 attempts:2\n",
+        format!("nameserver 127.0.0.1\n{resolver}\n"),
     )
     .unwrap();
-    // Inside the namespaces: loopback up, a DNS server that reads and never
-    // answers, the real (a listener), then lvsd.
     let helpers = r"import socket, time
 dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); dns.bind(('127.0.0.1', 53))
 web = socket.socket(); web.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -48,7 +44,7 @@ while True:
         sock = sock.display(),
         conf = conf.display(),
     );
-    let _child = Kill(
+    let child = Kill(
         Command::new("unshare")
             .args([
                 "-rmnp",
@@ -64,8 +60,21 @@ while True:
             .unwrap(),
     );
     wait_for(&ops, "add-dest");
+    (child, sock)
+}
+
+const BASE: &str =
+    "checkinterval=1\nvirtual=192.0.2.10:80\n\tchecktype=connect\n\treal=127.0.0.1:8080 gate\n";
+
+#[test]
+fn status_and_checks_keep_going_while_a_reload_waits_on_dns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = d.join("ldirectord.cf");
+    std::fs::write(&conf, BASE).unwrap();
+    let (_child, sock) = start_without_dns(d, &conf, "options timeout:4 attempts:2");
     // A real by name: resolving it waits on the silent resolver.
-    std::fs::write(&conf, format!("{base}\treal=slow.lvsd.test:8080 gate\n")).unwrap();
+    std::fs::write(&conf, format!("{BASE}\treal=slow.lvsd.test:8080 gate\n")).unwrap();
     let reload = {
         let sock = sock.clone();
         std::thread::spawn(move || {
@@ -99,4 +108,34 @@ while True:
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("slow.lvsd.test"), "{text}");
     assert!(text.contains("reload refused"), "{text}");
+}
+
+/// Ten host names while DNS does not answer: they are looked up at once,
+/// so the reload waits for one resolver timeout (4 s here), not for ten
+/// (40 s, past the 30 s a reading may take), and is refused naming every
+/// one of them.
+#[test]
+fn host_names_are_looked_up_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = d.join("ldirectord.cf");
+    std::fs::write(&conf, BASE).unwrap();
+    let (_child, sock) = start_without_dns(d, &conf, "options timeout:2 attempts:2");
+    let names: Vec<String> = (0..10).map(|i| format!("slow{i}.lvsd.test")).collect();
+    let reals: String = names
+        .iter()
+        .map(|n| format!("\treal={n}:8080 gate\n"))
+        .collect();
+    std::fs::write(&conf, format!("{BASE}{reals}")).unwrap();
+    let out = lvsd()
+        .args(["reload", "--control"])
+        .arg(&sock)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("reload refused"), "{text}");
+    for n in &names {
+        assert!(text.contains(n.as_str()), "{n} not named: {text}");
+    }
 }

@@ -212,6 +212,26 @@ fn names_a_file(path: &Path) -> bool {
 /// Reads the named files (or [`DEFAULT_FILES`] when none is named) into
 /// one configuration.
 pub fn load(paths: &[PathBuf], names: &Names) -> Loaded {
+    let names = names.fresh();
+    let Some(noting) = names.noting() else {
+        return read(paths, &names);
+    };
+    // Host names are looked up all at once: a reading notes the names it
+    // cannot resolve yet, they are looked up together, and it reads again
+    // (a name can hide another: an unresolved virtual's reals). With no
+    // names, the first reading is the one.
+    for _ in 0..3 {
+        let r = read(paths, &noting);
+        let new = noting.take_noted();
+        if new.is_empty() {
+            return r;
+        }
+        names.look_up(&new);
+    }
+    read(paths, &names)
+}
+
+fn read(paths: &[PathBuf], names: &Names) -> Loaded {
     let mut b = Builder::new(names);
     if paths.is_empty() {
         let main = Path::new(DEFAULT_FILES[0]);

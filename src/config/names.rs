@@ -5,8 +5,9 @@
 //! Readers take a `&Names` so tests and fuzzers run with [`Names::offline`],
 //! which never touches the network or the machine's files.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
 
 /// Resolves the names a config may contain.
 #[derive(Debug, Clone)]
@@ -15,7 +16,14 @@ pub struct Names {
     services: HashMap<(String, String), u16>,
     hostname: String,
     online: bool,
+    /// Host names looked up for this reading (None: it does not resolve).
+    answers: Arc<Mutex<HashMap<String, Option<Vec<IpAddr>>>>>,
+    /// Some: a first reading, which only notes the host names it meets.
+    asked: Option<Arc<Mutex<BTreeSet<String>>>>,
 }
+
+/// At most this many host names are looked up at once.
+const LOOKUPS_AT_ONCE: usize = 64;
 
 /// Services every Debian machine has in /etc/services (netbase); used when
 /// the file is missing and by [`Names::offline`].
@@ -72,7 +80,61 @@ impl Names {
             services,
             hostname: "localhost".into(),
             online: false,
+            answers: Arc::default(),
+            asked: None,
         }
+    }
+
+    /// The same resolution with nothing looked up yet (each reading asks
+    /// the resolver afresh).
+    pub(crate) fn fresh(&self) -> Names {
+        Names {
+            answers: Arc::default(),
+            asked: None,
+            ..self.clone()
+        }
+    }
+
+    /// For readings that look nothing up themselves: a host name already
+    /// looked up (by [`Names::look_up`] on this or a `noting` Names)
+    /// resolves, any other is noted and does not; None offline, where no
+    /// name is looked up.
+    pub(crate) fn noting(&self) -> Option<Names> {
+        self.online.then(|| Names {
+            asked: Some(Arc::default()),
+            ..self.clone()
+        })
+    }
+
+    /// The host names a [`Names::noting`] reading met and could not
+    /// resolve, forgotten as they are taken.
+    pub(crate) fn take_noted(&self) -> BTreeSet<String> {
+        self.asked
+            .as_ref()
+            .and_then(|a| a.lock().ok().map(|mut a| std::mem::take(&mut *a)))
+            .unwrap_or_default()
+    }
+
+    /// Looks `names` up all at once (up to 64 at a time, each on its own
+    /// thread), so a reading waits for the slowest name, not for their
+    /// sum: with DNS down, ten names cost one resolver timeout, not ten.
+    pub(crate) fn look_up(&self, names: &BTreeSet<String>) {
+        let names: Vec<&String> = names.iter().collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..names.len().min(LOOKUPS_AT_ONCE) {
+                s.spawn(|| {
+                    while let Some(name) =
+                        names.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        let ips = lookup(name);
+                        if let Ok(mut a) = self.answers.lock() {
+                            a.insert((*name).clone(), ips);
+                        }
+                    }
+                });
+            }
+        });
     }
 
     /// This host's name (used in ldirectord's default ftp/sip logins).
@@ -113,12 +175,33 @@ impl Names {
         if !self.online || !is_hostname(bare) {
             return None;
         }
-        (bare, 0u16)
-            .to_socket_addrs()
-            .ok()?
-            .map(|sa| sa.ip())
-            .find(|ip| ip.is_ipv6() == ipv6)
+        let known = self.answers.lock().ok()?.get(bare).cloned();
+        let ips = match (known, &self.asked) {
+            (Some(ips), _) => ips,
+            (None, Some(asked)) => {
+                if let Ok(mut a) = asked.lock() {
+                    a.insert(bare.to_owned());
+                }
+                return None;
+            }
+            (None, None) => {
+                let ips = lookup(bare);
+                if let Ok(mut a) = self.answers.lock() {
+                    a.insert(bare.to_owned(), ips.clone());
+                }
+                ips
+            }
+        };
+        ips?.into_iter().find(|ip| ip.is_ipv6() == ipv6)
     }
+}
+
+/// getaddrinfo: every address of `name` (None: it does not resolve).
+fn lookup(name: &str) -> Option<Vec<IpAddr>> {
+    (name, 0u16)
+        .to_socket_addrs()
+        .ok()
+        .map(|it| it.map(|sa| sa.ip()).collect())
 }
 
 fn is_hostname(s: &str) -> bool {
