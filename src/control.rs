@@ -265,15 +265,26 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
         tokio::spawn(async move {
             let _slot = slot;
             let (r, mut w) = stream.into_split();
-            let mut line = String::new();
+            let mut bytes = Vec::new();
             let mut r = BufReader::new(r).take(1024);
             // The request line within 5 s, or the connection goes.
-            match tokio::time::timeout(REQUEST_WITHIN, r.read_line(&mut line)).await {
+            match tokio::time::timeout(REQUEST_WITHIN, r.read_until(b'\n', &mut bytes)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) | Err(_) => return,
             }
+            // Not UTF-8: an unknown command, said so (shown escaped).
+            let line = String::from_utf8_lossy(&bytes).into_owned();
             let answer = match Command::parse(&line) {
-                None => Reply::error(format!("unknown command `{}`", line.trim())).into(),
+                None => Reply::error(format!(
+                    "unknown command `{}`",
+                    line.trim()
+                        .escape_debug()
+                        .to_string()
+                        .chars()
+                        .take(80)
+                        .collect::<String>()
+                ))
+                .into(),
                 Some(command) => {
                     let (tx, rx) = oneshot::channel();
                     if to.send(Request { command, reply: tx }).await.is_err() {

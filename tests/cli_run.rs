@@ -729,3 +729,37 @@ fn a_burst_of_changes_without_emailalert_logs_nothing_about_the_mailer() {
         text.lines().find(|l| l.contains("mailer")).unwrap_or("")
     );
 }
+
+/// What is not a command on the control socket is answered as one (not
+/// UTF-8, control characters, too long): the client always hears why.
+#[test]
+fn the_control_socket_answers_garbage_with_an_error() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        "virtual=192.0.2.10:80\n\treal=192.0.2.50:80 gate\n\tchecktype=on\n",
+    )
+    .unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    for garbage in [
+        &b"\xff\xfe status\n"[..],
+        b"stat\x1bus\n",
+        &[b'x'; 2000][..],
+    ] {
+        let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+        s.write_all(garbage).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        assert_eq!(v["ok"], false, "{out}");
+        assert!(
+            v["text"].as_str().unwrap().contains("unknown command"),
+            "{out}"
+        );
+        assert!(out.len() < 300, "the garbage echoed whole: {out}");
+    }
+    d.stop();
+}
