@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use tokio::sync::mpsc;
+
 use crate::config::{self, Names, Severity};
 use crate::control::Reply;
 use crate::daemon;
@@ -137,6 +139,7 @@ impl Reloader {
                     .unwrap_or_default()
             }
         };
+        let callbacks = Reloader::callbacks();
         let mut changes = crate::watch::Changes::new(&files);
         let mut seen = look(&files).await;
         // What start read: a first change back to it is no news, and a
@@ -191,20 +194,35 @@ impl Reloader {
             if let Some(cb) = &running.callback {
                 for p in &changed {
                     let line = format!("{cb} {}", p.display());
-                    tracing::info!("running callback: {line}");
-                    match tokio::process::Command::new("/bin/sh")
-                        .arg("-c")
-                        .arg(&line)
-                        .status()
-                        .await
-                    {
-                        Ok(s) if s.success() => {}
-                        Ok(s) => tracing::warn!("callback `{line}` failed: {s}"),
-                        Err(e) => tracing::warn!("cannot run callback `{line}`: {e}"),
+                    if let Err(mpsc::error::TrySendError::Full(line)) = callbacks.try_send(line) {
+                        tracing::warn!("callback `{line}` not run: 64 callbacks wait already");
                     }
                 }
             }
         }
+    }
+
+    /// Runs the watcher's callbacks one at a time, in order, off the
+    /// watcher: a slow callback delays the next callback, never the next
+    /// reload.
+    fn callbacks() -> mpsc::Sender<String> {
+        let (tx, mut rx) = mpsc::channel::<String>(64);
+        tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                tracing::info!("running callback: {line}");
+                match tokio::process::Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(&line)
+                    .status()
+                    .await
+                {
+                    Ok(s) if s.success() => {}
+                    Ok(s) => tracing::warn!("callback `{line}` failed: {s}"),
+                    Err(e) => tracing::warn!("cannot run callback `{line}`: {e}"),
+                }
+            }
+        });
+        tx
     }
 
     /// The paths read: the named ones, else the defaults.

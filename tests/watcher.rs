@@ -202,3 +202,21 @@ fn a_change_undone_while_settling_is_no_news() {
     );
     d.stop();
 }
+
+/// A callback that takes its time (20 s here) delays no reload: the next
+/// edit applies while it still runs.
+#[test]
+fn a_slow_callback_delays_no_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    let with_callback = |vip: &str| format!("callback=\"sleep 20; true\"\n{}", config(vip));
+    std::fs::write(&cf, with_callback("192.0.2.10")).unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    std::fs::write(&cf, with_callback("192.0.2.11")).unwrap();
+    wait_for(&d.ops, "tcp:192.0.2.11:80");
+    wait_for(&d.log, "running callback");
+    std::thread::sleep(Duration::from_millis(600));
+    std::fs::write(&cf, with_callback("192.0.2.12")).unwrap();
+    wait_for(&d.ops, "tcp:192.0.2.12:80");
+    d.stop();
+}
