@@ -88,7 +88,9 @@ pub struct RealRow {
     /// Seconds since its check last started a probe (None: never, or
     /// not checked).
     pub last_probe_ago_s: Option<f64>,
-    /// Why its last probe failed, if it did.
+    /// Why its last probe failed, if it did; while a down real rises
+    /// (answers, not yet `risecount` times), the failure that keeps it
+    /// down.
     pub last_failure: Option<String>,
     /// The kernel's counters (None where the kernel keeps none).
     pub counters: Option<crate::ipvs::table::Counters>,

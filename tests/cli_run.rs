@@ -763,3 +763,43 @@ fn the_control_socket_answers_garbage_with_an_error() {
     }
     d.stop();
 }
+
+/// A down real that answers again but not yet `risecount` times is still
+/// down, and status says why (it showed no failure at all while rising).
+#[test]
+fn a_rising_real_shows_why_it_is_still_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, up) = support::switchable();
+    up.store(false, std::sync::atomic::Ordering::SeqCst);
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        format!(
+            "checkinterval=1\nrisecount=30\nquiescent=yes\nvirtual=192.0.2.10:80\n\treal=127.0.0.1:{port} gate\n\tservice=http\n\trequest=\"/\"\n\treceive=\"Service Up\"\n"
+        ),
+    )
+    .unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    let real = |d: &Dry| {
+        let (code, json) = d.ctl(&["status", "--json"]);
+        assert_eq!(code, Some(0), "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["virtuals"][0]["reals"][0].clone()
+    };
+    let start = Instant::now();
+    while real(&d)["health"] != "down" {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", real(&d));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    wait_for(&d.log, "before up)");
+    let r = real(&d);
+    assert_eq!(r["health"], "down", "{r}");
+    assert!(
+        r["last_failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("Service Up")),
+        "{r}"
+    );
+    d.stop();
+}

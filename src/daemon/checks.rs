@@ -18,7 +18,7 @@ use crate::ipvs::table::{Destination, ServiceKey};
 pub(super) struct CheckRecord {
     /// Rise/fall.
     pub state: CheckState,
-    /// Why its last probe failed, if it did.
+    /// Why its last probe failed, if it did; while it is down, why.
     pub last_error: Option<ProbeError>,
     /// When it last started a probe.
     pub last_probe: Option<Instant>,
@@ -35,6 +35,17 @@ impl CheckRecord {
             last_error: None,
             last_probe: None,
             born,
+        }
+    }
+
+    /// Keeps a probe's failure for `lvsd status`: the last one, and while
+    /// a down real rises (answers, not yet enough times), the one that
+    /// keeps it down.
+    fn remember(&mut self, result: Result<(), ProbeError>) {
+        match result {
+            Err(e) => self.last_error = Some(e),
+            Ok(()) if self.state.health() == crate::health::state::Health::Down => {}
+            Ok(()) => self.last_error = None,
         }
     }
 }
@@ -147,14 +158,14 @@ impl<K: Kernel> Daemon<K> {
         self.tell_probe(&o);
         if verdict == Verdict::Steady {
             // The common case, once per check per interval: nothing to say.
-            self.checks[o.check].last_error = o.result.err();
+            self.checks[o.check].remember(o.result);
             return;
         }
         let reason = match &o.result {
             Ok(()) => String::new(),
             Err(e) => e.to_string(),
         };
-        self.checks[o.check].last_error = o.result.err();
+        self.checks[o.check].remember(o.result.clone());
         let plural = |n: u32, w: &str| {
             if n == 1 {
                 format!("1 {w}")
