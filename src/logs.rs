@@ -379,7 +379,16 @@ impl Writer {
         self.counters.drop_one();
         self.why = match lost {
             Lost::Slow => None,
-            Lost::Failed(why) => Some(why),
+            Lost::Failed(why) => {
+                // Said once where the operator looks (stderr: the journal
+                // under systemd), when it starts or its reason changes.
+                if self.why.as_deref() != Some(why.as_str()) {
+                    eprintln!(
+                        "lvsd: {why}: log lines are dropped (and counted) until it can be written"
+                    );
+                }
+                Some(why)
+            }
         };
     }
 

@@ -803,3 +803,33 @@ fn a_rising_real_shows_why_it_is_still_down() {
     );
     d.stop();
 }
+
+/// A `logfile=` lvsd cannot write (its directory is missing) is said once
+/// on stderr, where systemd's journal takes it; lvsd runs on.
+#[test]
+fn a_logfile_that_cannot_be_written_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    let missing = dir.path().join("no-such-dir").join("lvsd.log");
+    std::fs::write(
+        &cf,
+        format!(
+            "logfile=\"{}\"\nvirtual=192.0.2.10:80\n\treal=192.0.2.50:80 gate\n\tchecktype=on\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    wait_for(&d.log, "started");
+    let (code, _) = d.ctl(&["reload"]);
+    assert_eq!(code, Some(0));
+    wait_for(&d.log, "until it can be written");
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    assert_eq!(
+        log.matches(&format!("cannot write {}", missing.display()))
+            .count(),
+        1,
+        "{log}"
+    );
+    d.stop();
+}
