@@ -120,6 +120,12 @@ pub fn ask(control: &Path, command: Command) -> ExitCode {
             );
             ExitCode::FAILURE
         }
+        // Busy (every connection taken): whether it did anything is
+        // unknown (LSB 4).
+        Ok(Some(r)) if !r.ok && r.text.contains(crate::control::BUSY) => {
+            eprint!("{}", prefixed(&r.text));
+            ExitCode::from(4)
+        }
         Ok(Some(r)) if !r.ok => {
             eprint!("{}", prefixed(&r.text));
             ExitCode::FAILURE
@@ -143,9 +149,23 @@ pub fn ask(control: &Path, command: Command) -> ExitCode {
             );
             ExitCode::from(4)
         }
-        Err(e) => {
+        // Nothing there, or nothing listening: not running.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
             eprintln!("lvsd is not running ({}: {e})", control.display());
             ExitCode::from(3)
+        }
+        // Anything else (reset, a broken pipe): it may run and not answer.
+        Err(e) => {
+            eprintln!(
+                "lvsd: cannot ask it ({}: {e}); it may be busy, try again",
+                control.display()
+            );
+            ExitCode::from(4)
         }
     }
 }

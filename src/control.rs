@@ -18,6 +18,9 @@ const REQUEST_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a client has to take its answer.
 const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The reply when every connection slot is taken.
+pub const BUSY: &str = "lvsd is busy: every control connection is taken; try again";
+
 /// Where `lvsd run` listens unless told otherwise.
 pub const DEFAULT_PATH: &str = "/run/lvsd/control.sock";
 
@@ -258,20 +261,27 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
                 continue;
             }
         };
-        let Some(slot) = slots.take() else {
+        let Some(slot) = slots.take().await else {
+            // Said, if the socket takes it now, rather than a bare close
+            // the client would read as "not running".
+            let _ = stream.try_write(Reply::error(BUSY).line().as_bytes());
             continue;
         };
         let to = to.clone();
         tokio::spawn(async move {
-            let _slot = slot;
             let (r, mut w) = stream.into_split();
             let mut bytes = Vec::new();
             let mut r = BufReader::new(r).take(1024);
-            // The request line within 5 s, or the connection goes.
-            match tokio::time::timeout(REQUEST_WITHIN, r.read_until(b'\n', &mut bytes)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => return,
+            // The request line within 5 s, or the connection goes (and
+            // sooner when a newer connection needs its slot).
+            tokio::select! {
+                read = tokio::time::timeout(REQUEST_WITHIN, r.read_until(b'\n', &mut bytes)) => match read {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(_)) | Err(_) => return,
+                },
+                () = slot.evicted() => return,
             }
+            slot.busy();
             // Not UTF-8: an unknown command, said so (shown escaped).
             let line = String::from_utf8_lossy(&bytes).into_owned();
             let answer = match Command::parse(&line) {

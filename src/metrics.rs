@@ -291,17 +291,23 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<(
                 continue;
             }
         };
-        // All slots taken: closed at once (a scraper retries).
-        let Some(slot) = slots.take() else {
+        // All slots taken by requests in progress: closed at once (a
+        // scraper retries). An idle connection gives its slot up.
+        let Some(slot) = slots.take().await else {
             continue;
         };
         let m = Arc::clone(&metrics);
         tokio::spawn(async move {
-            let _slot = slot;
+            let slot = Arc::new(slot);
+            let in_service = Arc::clone(&slot);
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let m = Arc::clone(&m);
+                    let slot = Arc::clone(&in_service);
+                    slot.busy();
                     async move {
+                        // Answered (keep-alive): idle again.
+                        let _idle = Idle(slot);
                         let r: Result<Response<Full<Bytes>>, hyper::http::Error> =
                             if req.method() == Method::GET && req.uri().path() == "/metrics" {
                                 Response::builder()
@@ -325,12 +331,25 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<(
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(10))
                 .serve_connection(io, service);
-            // No connection lives longer, whatever its client does.
-            match tokio::time::timeout(std::time::Duration::from_secs(30), conn).await {
-                Ok(Err(e)) => tracing::debug!("metrics: connection: {e}"),
-                Ok(Ok(())) => {}
-                Err(_) => tracing::debug!("metrics: a connection outlived 30 s: closed"),
+            // No connection lives longer, whatever its client does; an
+            // idle one goes when a newer one needs its slot.
+            tokio::select! {
+                r = tokio::time::timeout(std::time::Duration::from_secs(30), conn) => match r {
+                    Ok(Err(e)) => tracing::debug!("metrics: connection: {e}"),
+                    Ok(Ok(())) => {}
+                    Err(_) => tracing::debug!("metrics: a connection outlived 30 s: closed"),
+                },
+                () = slot.evicted() => tracing::debug!("metrics: an idle connection gave its slot up"),
             }
         });
+    }
+}
+
+/// Marks a connection idle again when its request's answer is made.
+struct Idle(Arc<crate::listen::Slot>);
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.0.idle();
     }
 }

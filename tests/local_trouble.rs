@@ -89,6 +89,26 @@ fn idle_connections_to_metrics_take_no_real_out() {
         .filter_map(|_| TcpStream::connect(("127.0.0.1", metrics)).ok())
         .collect();
     assert!(hostile.len() >= 100, "only {} connected", hostile.len());
+    // And holds idle connections to the control socket.
+    let idle_control: Vec<std::os::unix::net::UnixStream> = (0..30)
+        .filter_map(|_| std::os::unix::net::UnixStream::connect(&sock).ok())
+        .collect();
+    // A scraper still gets its answer: it takes an idle one's slot.
+    let scrape = || {
+        use std::io::{Read as _, Write as _};
+        let mut s = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    for _ in 0..3 {
+        let out = scrape();
+        assert!(out.starts_with("HTTP/1.1 200"), "scrape refused: {out:?}");
+        assert!(out.contains("lvsd_"), "{out}");
+    }
     let status = || {
         lvsd()
             .args(["status", "--control"])
@@ -113,6 +133,7 @@ fn idle_connections_to_metrics_take_no_real_out() {
         "a healthy real was taken out:\n{log_text}"
     );
     drop(hostile);
+    drop(idle_control);
 }
 
 /// lvsd's own load runs it out of descriptors (60 slow HTTP checks under a
