@@ -377,6 +377,60 @@ fn a_datagram_flood_is_logged_once_then_summed_up() {
         log.contains("dropped a datagram from 10.197.0.21: malformed"),
         "{log}"
     );
+    // Then 100 senders (addresses of the ping node's), 20 datagrams each:
+    // at most 8 lines told at once and 8 summary lines a window (it wrote
+    // a line for each sender, and a summary each, every 10 s).
+    let before = lab.log(1).lines().count();
+    let mut senders = String::from(
+        "import socket
+for h in range(100, 200):
+",
+    );
+    senders.push_str(
+        "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+",
+    );
+    senders.push_str(
+        "    s.bind(('10.197.0.%d' % h, 0))
+",
+    );
+    senders.push_str(
+        "    for i in range(20):
+        s.sendto(b'forged', ('10.197.0.1', 694))
+",
+    );
+    for h in 100..200 {
+        lab::ip(&[
+            "-n",
+            &lab.ns[2],
+            "addr",
+            "add",
+            &format!("10.197.0.{h}/32"),
+            "dev",
+            "lan0",
+        ]);
+    }
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns[2], "python3", "-c", &senders])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let start = std::time::Instant::now();
+    while !lab.log(1).contains("more senders in the last") {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no summary of the many senders:\n{}",
+            lab.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = lab.log(1);
+    let lines = log
+        .lines()
+        .skip(before)
+        .filter(|l| l.contains("dropped"))
+        .count();
+    assert!(lines <= 16, "{lines} lines about 100 senders:\n{log}");
     assert!(lab.has_vip(1) && !lab.has_vip(2));
     sigterm(&mut d1);
     sigterm(&mut d2);

@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 pub const WINDOW: Duration = Duration::from_secs(10);
 /// Senders told apart (more are summed together).
 pub const MAX_SENDERS: usize = 64;
+/// Lines a window may write: first drops told at once, and summaries (the
+/// senders that dropped most, the rest summed in one more line). A flood
+/// from many senders writes at most this many lines per [`WINDOW`] each.
+pub const MAX_LINES: usize = 8;
 
 /// Why a datagram was dropped: a closed set (counted in /metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,6 +64,8 @@ struct Count {
 pub struct DropLog {
     counts: BTreeMap<(Option<IpAddr>, DropKind), Count>,
     last_summary: Option<Duration>,
+    /// First drops told at once in this window.
+    told: usize,
 }
 
 impl DropLog {
@@ -87,14 +93,20 @@ impl DropLog {
                 None
             }
             None => {
+                // Past the window's lines: counted, summed up later.
+                let told = self.told < MAX_LINES;
                 self.counts.insert(
                     key,
                     Count {
-                        n: 0,
+                        n: u64::from(!told),
                         reason: reason.to_owned(),
                         quiet: 0,
                     },
                 );
+                if !told {
+                    return None;
+                }
+                self.told += 1;
                 Some(format!(
                     "dropped a datagram from {}: {reason} (more are summed up every {} s)",
                     who(key.0),
@@ -114,16 +126,11 @@ impl DropLog {
         }
         let span = now.saturating_sub(last).as_secs();
         self.last_summary = Some(now);
-        let mut out = Vec::new();
+        self.told = 0;
+        let mut dropped: Vec<(u64, Option<IpAddr>, String)> = Vec::new();
         self.counts.retain(|(from, _), c| {
             if c.n > 0 {
-                out.push(format!(
-                    "dropped {} datagram{} from {} in the last {span} s: {}",
-                    c.n,
-                    if c.n == 1 { "" } else { "s" },
-                    who(*from),
-                    c.reason
-                ));
+                dropped.push((c.n, *from, std::mem::take(&mut c.reason)));
                 c.n = 0;
                 c.quiet = 0;
                 true
@@ -134,6 +141,32 @@ impl DropLog {
         });
         if self.counts.is_empty() {
             self.last_summary = None;
+        }
+        // The senders that dropped most, one line each; the rest in one.
+        dropped.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let (top, rest) = if dropped.len() > MAX_LINES {
+            dropped.split_at(MAX_LINES - 1)
+        } else {
+            (&dropped[..], &[][..])
+        };
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        let mut out: Vec<String> = top
+            .iter()
+            .map(|(n, from, reason)| {
+                format!(
+                    "dropped {n} datagram{} from {} in the last {span} s: {reason}",
+                    plural(*n),
+                    who(*from)
+                )
+            })
+            .collect();
+        if !rest.is_empty() {
+            let n: u64 = rest.iter().map(|r| r.0).sum();
+            out.push(format!(
+                "dropped {n} datagram{} from {} more senders in the last {span} s",
+                plural(n),
+                rest.len()
+            ));
         }
         out
     }
@@ -204,16 +237,27 @@ mod tests {
                 told += 1;
             }
         }
-        assert_eq!(
-            told,
-            MAX_SENDERS + 1,
-            "one line per told-apart sender, one for the rest"
-        );
+        assert_eq!(told, MAX_LINES, "at most MAX_LINES lines at once");
+        // Past the first lines, each told-apart sender's drop is counted
+        // (56 of one each), and the senders past the cap are summed as
+        // other senders (936): 1,000 less the 8 told at once, all counted.
         let summary = log.summary(s(10));
-        assert_eq!(summary.len(), 1);
+        assert_eq!(summary.len(), MAX_LINES, "{summary:?}");
         assert!(
-            summary[0].starts_with("dropped 935 datagrams from other or unknown senders"),
+            summary[0].starts_with("dropped 936 datagrams from other or unknown senders"),
             "{summary:?}"
+        );
+        assert!(
+            summary[MAX_LINES - 1].starts_with("dropped 50 datagrams from 50 more senders"),
+            "{summary:?}"
+        );
+        // The next window may tell first drops at once again.
+        let new: IpAddr = "198.51.100.1".parse().unwrap();
+        log.summary(s(20));
+        log.summary(s(30));
+        assert!(
+            log.note(s(31), Some(new), DropKind::Replay, "replay")
+                .is_some()
         );
     }
 }
