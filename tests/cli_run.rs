@@ -694,18 +694,8 @@ fn a_burst_of_changes_without_emailalert_logs_nothing_about_the_mailer() {
         );
     }
     std::fs::write(&cf, text).unwrap();
-    let log = dir.path().join("lvsd.log");
-    let _child = Kill(
-        lvsd()
-            .args(["run", "--dry-run", "--ops-log"])
-            .arg(dir.path().join("ops.jsonl"))
-            .arg("--control")
-            .arg(dir.path().join("control.sock"))
-            .arg(&cf)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let d = Dry::spawn(dir.path(), &[&cf]);
+    let log = d.log.clone();
     let start = Instant::now();
     let down = || {
         std::fs::read_to_string(&log)

@@ -53,6 +53,13 @@ impl Dry {
 
     /// As `start`, on several config files (lvsd.toml and conf.d).
     pub(crate) fn start_with(dir: &std::path::Path, files: &[&std::path::Path]) -> Dry {
+        let d = Dry::spawn(dir, files);
+        wait_for(&d.ops, "add-dest");
+        d
+    }
+
+    /// As `start_with`, without waiting for anything.
+    pub(crate) fn spawn(dir: &std::path::Path, files: &[&std::path::Path]) -> Dry {
         let (ops, sock, log) = (
             dir.join("ops.jsonl"),
             dir.join("control.sock"),
@@ -69,7 +76,6 @@ impl Dry {
                 .spawn()
                 .unwrap(),
         );
-        wait_for(&ops, "add-dest");
         Dry {
             child,
             ops,
