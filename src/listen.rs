@@ -18,6 +18,10 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 /// nearly all descriptors.
 pub const MAX_CONNECTIONS: usize = 64;
 
+/// Connections without a request in progress, oldest first: each one's
+/// id and what tells it to close.
+type IdleQueue = Arc<Mutex<VecDeque<(u64, Arc<Notify>)>>>;
+
 /// The connection slots of one listener. When all are taken, a new
 /// connection takes the slot of the one that has waited longest without a
 /// request in progress (idle connections held by a local user cannot
@@ -27,7 +31,7 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub struct Slots {
     free: Arc<Semaphore>,
     /// Connections without a request in progress, oldest first.
-    idle: Arc<Mutex<VecDeque<(u64, Arc<Notify>)>>>,
+    idle: IdleQueue,
     next: Arc<AtomicU64>,
 }
 
@@ -36,7 +40,7 @@ pub struct Slots {
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
     id: u64,
-    idle: Arc<Mutex<VecDeque<(u64, Arc<Notify>)>>>,
+    idle: IdleQueue,
     evict: Arc<Notify>,
 }
 
