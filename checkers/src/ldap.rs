@@ -74,7 +74,7 @@ impl Ldap {
                 let step = if self.tls && (text.contains("TLS") || text.contains("certificate")) {
                     Step::Tls
                 } else {
-                    Step::Connect
+                    crate::cause_step(Step::Connect, &e)
                 };
                 self.fail(step, text.to_lowercase())
             })?;

@@ -351,6 +351,20 @@ pub(crate) fn io_step(step: Step, e: &std::io::Error) -> Step {
     if is_local(e) { Step::Local } else { step }
 }
 
+/// `step`, or [`Step::Local`] when an I/O error in `e`'s chain of causes
+/// is this host's trouble (a client library's error wrapping it: mysql,
+/// postgres, ldap).
+pub(crate) fn cause_step(step: Step, e: &(dyn std::error::Error + 'static)) -> Step {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.downcast_ref::<std::io::Error>().is_some_and(is_local) {
+            return Step::Local;
+        }
+        next = e.source();
+    }
+    step
+}
+
 /// The reason of an I/O error without Rust's " (os error 111)" suffix.
 fn io_reason(e: &std::io::Error) -> String {
     let s = e.to_string();
@@ -363,6 +377,37 @@ fn io_reason(e: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A library's error wrapping EMFILE is lvsd's trouble; one wrapping
+    /// a refused connection is the real's.
+    #[test]
+    fn a_wrapped_io_error_of_this_host_is_local() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "driver: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let emfile = Wrapper(std::io::Error::from_raw_os_error(libc::EMFILE));
+        assert_eq!(cause_step(Step::Connect, &emfile), Step::Local);
+        let refused = Wrapper(std::io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        assert_eq!(cause_step(Step::Connect, &refused), Step::Connect);
+        // The real libraries' own errors.
+        let mysql = mysql_async::Error::Io(mysql_async::IoError::Io(
+            std::io::Error::from_raw_os_error(libc::EMFILE),
+        ));
+        assert_eq!(cause_step(Step::Connect, &mysql), Step::Local);
+        let ldap = ldap3::LdapError::Io {
+            source: std::io::Error::from_raw_os_error(libc::ENFILE),
+        };
+        assert_eq!(cause_step(Step::Connect, &ldap), Step::Local);
+    }
 
     #[test]
     fn display_is_one_line() {

@@ -88,7 +88,7 @@ impl Sql {
             .db_name((!self.database.is_empty()).then(|| self.database.clone()));
         let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| {
             let step = match e {
-                mysql_async::Error::Io(_) => Step::Connect,
+                mysql_async::Error::Io(_) => crate::cause_step(Step::Connect, &e),
                 _ => Step::Answer,
             };
             self.fail(step, format!("connecting: {e}"))
@@ -124,7 +124,7 @@ impl Sql {
             let step = if e.as_db_error().is_some() {
                 Step::Answer
             } else {
-                Step::Connect
+                crate::cause_step(Step::Connect, &e)
             };
             self.fail(step, format!("connecting: {}", pg_reason(&e)))
         })?;
