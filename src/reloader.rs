@@ -184,7 +184,7 @@ impl Reloader {
             let list: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
             if running.autoreload {
                 tracing::info!("changed on disk: {}: reloading", list.join(", "));
-                self.reload(false).await;
+                self.reload_settled(seen.clone()).await;
             } else {
                 tracing::info!(
                     "changed on disk: {}: not reloaded (autoreload=no; lvsd reload or SIGHUP applies it)",
@@ -245,20 +245,56 @@ impl Reloader {
     /// the reloader itself uses (log target, alert routes, callback,
     /// autoreload) change only with a configuration the daemon applied.
     pub(crate) async fn reload(&self, allow_empty: bool) -> Reply {
+        self.reload_read(allow_empty, None).await
+    }
+
+    /// The watcher's reload of the files as it saw them settle: files
+    /// that hold anything else when read (still being written) are read
+    /// again at their next change, neither refused nor mailed.
+    async fn reload_settled(&self, settled: Fingerprint) {
+        self.reload_read(false, Some(settled)).await;
+    }
+
+    async fn reload_read(&self, allow_empty: bool, settled: Option<Fingerprint>) -> Reply {
         let _one = self.one_at_a_time.lock().await;
         let (files, names, watched) = (self.files.clone(), self.names.clone(), self.watched());
         // Off the runtime (a file on a hung mount, host names DNS does not
         // answer for), and with a deadline: the daemon never waits on it.
+        // The files are read until they held the same before and after
+        // (three tries): a file rewritten in place while it was read may
+        // have been read half-written.
         let read = tokio::time::timeout(
             READ_WITHIN,
             tokio::task::spawn_blocking(move || {
-                (fingerprint(&watched), config::load(&files, &names))
+                let mut tries = 0;
+                loop {
+                    let before = fingerprint(&watched);
+                    let loaded = config::load(&files, &names);
+                    let after = fingerprint(&watched);
+                    tries += 1;
+                    if before == after || tries == 3 {
+                        return (before == after, after, loaded);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
             }),
         )
         .await;
         let loaded = match read {
-            Ok(Ok((seen, l))) => {
-                if let Ok(mut r) = self.last_read.lock() {
+            Ok(Ok((stable, seen, _)))
+                if settled
+                    .as_ref()
+                    .is_some_and(|want| !stable || *want != seen) =>
+            {
+                tracing::info!(
+                    "the configuration changed while it was read: read again once it settles"
+                );
+                return Reply::failed("the configuration changed while it was read\n");
+            }
+            Ok(Ok((stable, seen, l))) => {
+                // Only what was read whole counts as read (the watcher
+                // then reports later changes as news).
+                if stable && let Ok(mut r) = self.last_read.lock() {
                     *r = seen;
                 }
                 l
