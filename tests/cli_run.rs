@@ -823,3 +823,64 @@ fn a_logfile_that_cannot_be_written_is_said_once() {
     );
     d.stop();
 }
+
+/// A virtual whose fallbackcommand ran `start` (no real up) and that a
+/// reload removes gets its `stop`; added back, it starts afresh: start,
+/// stop, start (it ran start twice and never stop).
+#[test]
+fn a_removed_virtual_gets_its_fallbackcommand_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let script = dir.path().join("fallback.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1 $2\" >> '{}'\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    let keep = "virtual=192.0.2.20:80\n\treal=192.0.2.50:80 gate\n\tchecktype=on\n";
+    let dead = "virtual=192.0.2.10:80\n\treal=127.0.0.1:9 gate\n\tchecktype=connect\n";
+    let head = format!(
+        "checkinterval=1\nfallbackcommand=\"{}\"\n",
+        script.display()
+    );
+    std::fs::write(&cf, format!("{head}{keep}{dead}")).unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    wait_for(&calls, "start 192.0.2.10:80");
+    let reload = |text: String| {
+        std::fs::write(&cf, text).unwrap();
+        let (code, out) = d.ctl(&["reload"]);
+        assert_eq!(code, Some(0), "{out}");
+    };
+    reload(format!("{head}{keep}"));
+    wait_for(&calls, "stop 192.0.2.10:80");
+    reload(format!("{head}{keep}{dead}"));
+    let start = Instant::now();
+    while std::fs::read_to_string(&calls)
+        .unwrap()
+        .matches("start 192.0.2.10:80")
+        .count()
+        < 2
+    {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got: Vec<String> = std::fs::read_to_string(&calls)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("192.0.2.10"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "start 192.0.2.10:80",
+            "stop 192.0.2.10:80",
+            "start 192.0.2.10:80"
+        ],
+        "{}",
+        std::fs::read_to_string(&d.log).unwrap()
+    );
+    d.stop();
+}

@@ -25,6 +25,9 @@ pub(super) struct Carried<C, V> {
     pub started: usize,
     /// Checks only in the old plan.
     pub stopped: usize,
+    /// The records of virtuals only in the old configuration, with their
+    /// index there.
+    pub gone: Vec<(usize, V)>,
 }
 
 /// Carries `records` (one per check of `old`) over to the checks of
@@ -53,17 +56,25 @@ pub(super) fn carry<X: Eq + Hash, C, Key: Eq + Hash, V: Default>(
             },
         )
         .collect();
-    let mut by_key: HashMap<&Key, V> = old_keys.iter().zip(virtuals).collect();
+    let mut by_key: HashMap<&Key, (usize, V)> = old_keys
+        .iter()
+        .zip(virtuals)
+        .enumerate()
+        .map(|(i, (k, v))| (k, (i, v)))
+        .collect();
     let virtuals = new_keys
         .iter()
-        .map(|k| by_key.remove(k).unwrap_or_default())
+        .map(|k| by_key.remove(k).map(|(_, v)| v).unwrap_or_default())
         .collect();
+    let mut gone: Vec<(usize, V)> = by_key.into_values().collect();
+    gone.sort_by_key(|(i, _)| *i);
     Carried {
         checks,
         virtuals,
         kept,
         started: new.len() - kept,
         stopped: old.len() - kept,
+        gone,
     }
 }
 
@@ -137,6 +148,7 @@ mod tests {
                 kept: 2,
                 started: 1,
                 stopped: 1,
+                gone: vec![(0, Some(7))],
             }
         );
         // Nothing before (start-like): every check fresh.

@@ -100,6 +100,21 @@ impl<K: Kernel> Daemon<K> {
         // them.
         self.owned.extend(owned.iter().copied());
         self.owned_next = Some(owned);
+        // A virtual that leaves while its fallbackcommand last ran
+        // `start` gets its `stop` (after that run), so the fallback it
+        // started does not outlive it, and coming back starts it afresh.
+        for (oi, rec) in carried.gone {
+            let old = &self.cfg.virtuals[oi];
+            if let (Some(cmd), Some(true)) = (&old.fallbackcommand, rec.fallback_state) {
+                // Runs on its own; nothing waits for it.
+                drop(super::virtuals::fallback_command(
+                    cmd,
+                    old.key,
+                    false,
+                    rec.fallback_run,
+                ));
+            }
+        }
         self.slot = slots(scheduler.ids());
         self.checks = carried.checks;
         self.virtuals = carried.virtuals;

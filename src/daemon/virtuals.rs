@@ -20,6 +20,47 @@ pub(super) struct VirtualRecord {
     pub none_up: Option<bool>,
 }
 
+/// Runs `fallbackcommand start|stop vip:vport proto` through the shell
+/// once `previous` (the virtual's last run) has ended: one virtual's
+/// commands run one after another, in order (as ldirectord's synchronous
+/// system()), but never in the loop.
+pub(super) fn fallback_command(
+    cmd: &str,
+    key: crate::config::VirtualKey,
+    start: bool,
+    previous: Option<tokio::task::JoinHandle<()>>,
+) -> tokio::task::JoinHandle<()> {
+    let what = match key {
+        crate::config::VirtualKey::Address {
+            address,
+            port,
+            protocol,
+        } => format!(
+            "{} {}",
+            std::net::SocketAddr::new(address, port),
+            protocol.as_str()
+        ),
+        crate::config::VirtualKey::Fwmark { fwmark, .. } => format!("{fwmark} fwm"),
+    };
+    let line = format!("{cmd} {} {what}", if start { "start" } else { "stop" });
+    tracing::info!("running fallbackcommand: {line}");
+    tokio::spawn(async move {
+        if let Some(p) = previous {
+            let _ = p.await;
+        }
+        let status = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&line)
+            .status()
+            .await;
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => tracing::warn!("fallbackcommand `{line}` failed: {s}"),
+            Err(e) => tracing::warn!("cannot run fallbackcommand `{line}`: {e}"),
+        }
+    })
+}
+
 impl<K: Kernel> Daemon<K> {
     /// ldirectord's `do_fallback_command`: `fallbackcommand start|stop
     /// vip:vport proto` through the shell, once per change of "no real of
@@ -35,38 +76,8 @@ impl<K: Kernel> Daemon<K> {
                 continue;
             }
             self.virtuals[vi].fallback_state = Some(none_up);
-            let what = match vs.key {
-                crate::config::VirtualKey::Address {
-                    address,
-                    port,
-                    protocol,
-                } => format!(
-                    "{} {}",
-                    std::net::SocketAddr::new(address, port),
-                    protocol.as_str()
-                ),
-                crate::config::VirtualKey::Fwmark { fwmark, .. } => format!("{fwmark} fwm"),
-            };
-            let line = format!("{cmd} {} {what}", if none_up { "start" } else { "stop" });
-            tracing::info!("running fallbackcommand: {line}");
-            // Commands of one virtual run one after another, in order (as
-            // ldirectord's synchronous system()), but never in the loop.
             let previous = self.virtuals[vi].fallback_run.take();
-            self.virtuals[vi].fallback_run = Some(tokio::spawn(async move {
-                if let Some(p) = previous {
-                    let _ = p.await;
-                }
-                let status = tokio::process::Command::new("/bin/sh")
-                    .arg("-c")
-                    .arg(&line)
-                    .status()
-                    .await;
-                match status {
-                    Ok(s) if s.success() => {}
-                    Ok(s) => tracing::warn!("fallbackcommand `{line}` failed: {s}"),
-                    Err(e) => tracing::warn!("cannot run fallbackcommand `{line}`: {e}"),
-                }
-            }));
+            self.virtuals[vi].fallback_run = Some(fallback_command(cmd, vs.key, none_up, previous));
         }
     }
 
