@@ -29,12 +29,23 @@ pub enum InstanceError {
         path: PathBuf,
     },
     /// The lock file cannot be opened or locked.
-    #[error("the lock {path}: {source}")]
+    #[error("the lock {path}: {error}")]
     Io {
         /// The lock file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (said in the message, not as a cause: once).
+        error: std::io::Error,
+    },
+    /// The lock was free but an lvsd answers on the control socket (its
+    /// lock file was deleted, or the socket is reached through a link).
+    #[error(
+        "another lvsd answers on {control} (its lock file {path} was removed, or the socket is a link to its socket): stop it first"
+    )]
+    Answering {
+        /// The control socket.
+        control: PathBuf,
+        /// The lock file.
+        path: PathBuf,
     },
 }
 
@@ -48,9 +59,9 @@ impl InstanceLock {
     /// created if missing), and writes this process's pid into it.
     pub fn take(control: &Path) -> Result<InstanceLock, InstanceError> {
         let path = InstanceLock::path_for(control);
-        let io = |source| InstanceError::Io {
+        let io = |error| InstanceError::Io {
             path: path.clone(),
-            source,
+            error,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -78,6 +89,12 @@ impl InstanceLock {
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        if std::os::unix::net::UnixStream::connect(control).is_ok() {
+            return Err(InstanceError::Answering {
+                control: control.to_owned(),
+                path,
+            });
         }
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 #[path = "support/dry.rs"]
 mod dry;
-use dry::{Dry, lvsd};
+use dry::{Dry, Kill, lvsd};
 
 #[path = "support/failover_lab.rs"]
 mod lab;
@@ -50,6 +50,49 @@ fn a_second_lvsd_on_the_same_socket_exits_naming_the_first() {
     );
     let (code, out) = first.ctl(&["status"]);
     assert_eq!(code, Some(0), "{out}");
+
+    // Its lock file deleted, or its socket reached through a link: the
+    // lock is free, but the first still answers there: refused too (the
+    // second ran, programmed the table and removed it at its stop).
+    let link = dir.path().join("link.sock");
+    std::os::unix::fs::symlink(&first.sock, &link).unwrap();
+    let lock = first.sock.with_extension("lock");
+    for (control, remove_lock) in [(&link, false), (&first.sock, true)] {
+        if remove_lock {
+            std::fs::remove_file(&lock).unwrap();
+        }
+        // One that starts anyway is killed after 10 s (and fails).
+        let log = dir.path().join("second.log");
+        let mut second = Kill(
+            lvsd()
+                .args(["run", "--dry-run", "--ops-log"])
+                .arg(&second_ops)
+                .arg("--control")
+                .arg(control)
+                .arg(&cf)
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let start = std::time::Instant::now();
+        let code = loop {
+            if let Some(s) = second.0.try_wait().unwrap() {
+                break s.code();
+            }
+            if start.elapsed() > std::time::Duration::from_secs(10) {
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let err = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("another lvsd answers on"), "{err}");
+        assert!(
+            std::fs::read_to_string(&second_ops)
+                .unwrap_or_default()
+                .is_empty()
+        );
+    }
 
     // Killed (no cleanup at all): the next lvsd starts.
     let Dry { mut child, ops, .. } = first;
