@@ -283,6 +283,11 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<(
     tracing::info!("metrics: serving http://{addr}/metrics");
     let slots = crate::listen::Slots::new();
     let mut logged = None;
+    // One rendering serves every scrape for a second: with 100,000 reals
+    // a rendering is 200 MB and seconds of CPU, so scrapes at once (or a
+    // local user's flood of them) share one body instead of each making
+    // its own, and it is made off the runtime's threads, one at a time.
+    let rendered: Rendered = Arc::default();
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -297,12 +302,14 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<(
             continue;
         };
         let m = Arc::clone(&metrics);
+        let rendered = Arc::clone(&rendered);
         tokio::spawn(async move {
             let slot = Arc::new(slot);
             let in_service = Arc::clone(&slot);
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let m = Arc::clone(&m);
+                    let rendered = Arc::clone(&rendered);
                     let slot = Arc::clone(&in_service);
                     slot.busy();
                     async move {
@@ -310,12 +317,13 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<(
                         let _idle = Idle(slot);
                         let r: Result<Response<Full<Bytes>>, hyper::http::Error> =
                             if req.method() == Method::GET && req.uri().path() == "/metrics" {
+                                let body = latest(&rendered, &m).await;
                                 Response::builder()
                             .header(
                                 "content-type",
                                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                             )
-                            .body(Full::new(Bytes::from(m.render())))
+                            .body(Full::new(body))
                             } else {
                                 Response::builder()
                                     .status(StatusCode::NOT_FOUND)
@@ -343,6 +351,41 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<(
             }
         });
     }
+}
+
+/// The last rendering and when it was made.
+type Rendered = Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, hyper::body::Bytes)>>>;
+
+/// A rendering at most a second old: the last one, or a new one made on
+/// a blocking thread (one at a time: scrapers that come meanwhile wait for
+/// it and share it).
+async fn latest(rendered: &Rendered, m: &Arc<Metrics>) -> hyper::body::Bytes {
+    let mut last = rendered.lock().await;
+    if let Some((at, body)) = &*last
+        && at.elapsed() < std::time::Duration::from_secs(1)
+    {
+        return body.clone();
+    }
+    let m = Arc::clone(m);
+    let body = match tokio::task::spawn_blocking(move || m.render()).await {
+        Ok(text) => hyper::body::Bytes::from(text),
+        Err(e) => {
+            tracing::error!("metrics: rendering failed: {e}");
+            hyper::body::Bytes::new()
+        }
+    };
+    let at = tokio::time::Instant::now();
+    *last = Some((at, body.clone()));
+    // Not kept beyond its second (200 MB with 100,000 reals).
+    let rendered = Arc::clone(rendered);
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let mut last = rendered.lock().await;
+        if last.as_ref().is_some_and(|(t, _)| *t == at) {
+            *last = None;
+        }
+    });
+    body
 }
 
 /// Marks a connection idle again when its request's answer is made.
