@@ -56,7 +56,7 @@ pub fn run(
         None => None,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-    rt.block_on(async {
+    let outcome = rt.block_on(async {
         // The kernel first: nothing (no VIP) starts when it cannot be had.
         enum Chosen {
             Dry(DryRun),
@@ -242,8 +242,12 @@ pub fn run(
         // And the last log lines reach `logfile=` (a stuck sink gets 2 s).
         crate::logs::flush(std::time::Duration::from_secs(2));
         result?;
-        Ok(())
-    })
+        Ok::<(), anyhow::Error>(())
+    });
+    // What still runs off the runtime (a reload's reading waiting on DNS
+    // or a hung mount) does not hold the exit, nor the lock, for long.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
 }
 
 /// The answer to one control command: the reloader's, the daemon's or
