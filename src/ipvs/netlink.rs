@@ -116,6 +116,21 @@ where
     }
 }
 
+/// The IPVS family's id as the kernel names it now (None: it named none).
+fn family_id(sock: &Socket, seq: u32) -> Result<Option<u16>, Failure> {
+    let ask = GenlCtrl {
+        cmd: GenlCtrlCmd::GetFamily,
+        nlas: vec![GenlCtrlAttrs::FamilyName(IPVS_GENL_NAME.to_owned())],
+    };
+    Ok(exchange(sock, seq, GENL_ID_CTRL, ask, false)?
+        .iter()
+        .flat_map(|r| &r.nlas)
+        .find_map(|a| match a {
+            GenlCtrlAttrs::FamilyId(id) => Some(*id),
+            _ => None,
+        }))
+}
+
 impl NetlinkKernel {
     /// Opens the socket and finds the IPVS family. The errors say what to
     /// do: load the module, or run with CAP_NET_ADMIN.
@@ -127,19 +142,11 @@ impl NetlinkKernel {
             .map_err(|e| unavailable(format!("cannot bind the netlink socket: {e}")))?;
         sock.connect(&SocketAddr::new(0, 0))
             .map_err(|e| unavailable(format!("cannot connect the netlink socket: {e}")))?;
-        let ask = GenlCtrl {
-            cmd: GenlCtrlCmd::GetFamily,
-            nlas: vec![GenlCtrlAttrs::FamilyName(IPVS_GENL_NAME.to_owned())],
-        };
-        let family = match exchange(&sock, 1, GENL_ID_CTRL, ask, false) {
-            Ok(replies) => replies
-                .iter()
-                .flat_map(|r| &r.nlas)
-                .find_map(|a| match a {
-                    GenlCtrlAttrs::FamilyId(id) => Some(*id),
-                    _ => None,
-                })
-                .ok_or_else(|| unavailable("the kernel named no IPVS family id".to_owned()))?,
+        let family = match family_id(&sock, 1) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                return Err(unavailable("the kernel named no IPVS family id".to_owned()));
+            }
             Err(Failure::Errno(2)) => {
                 return Err(unavailable(
                     "the kernel has no IPVS (ip_vs module not loaded: modprobe ip_vs)".to_owned(),
@@ -161,7 +168,27 @@ impl NetlinkKernel {
 
     fn request(&mut self, msg: IpvsMessage, dump: bool) -> Result<Vec<IpvsMessage>, Failure> {
         self.seq = self.seq.wrapping_add(1);
-        exchange(&self.sock, self.seq, self.family, msg, dump)
+        match exchange(&self.sock, self.seq, self.family, msg.clone(), dump) {
+            // ENOENT: perhaps ip_vs was unloaded and loaded again, and the
+            // kernel gave the family a new id: looked up again, and the
+            // request made once more under it.
+            Err(Failure::Errno(2)) => {
+                self.seq = self.seq.wrapping_add(1);
+                match family_id(&self.sock, self.seq) {
+                    Ok(Some(id)) if id != self.family => {
+                        tracing::warn!(
+                            "the IPVS netlink family changed id ({} -> {id}): ip_vs was loaded again",
+                            self.family
+                        );
+                        self.family = id;
+                        self.seq = self.seq.wrapping_add(1);
+                        exchange(&self.sock, self.seq, self.family, msg, dump)
+                    }
+                    _ => Err(Failure::Errno(2)),
+                }
+            }
+            other => other,
+        }
     }
 
     fn read_table(&mut self) -> Result<(Table, CounterRows), Failure> {
