@@ -22,8 +22,11 @@ pub(crate) struct Reloader {
     /// What of the configuration in force the reloader itself uses.
     pub(crate) running: std::sync::Arc<std::sync::Mutex<Running>>,
     /// Held through a whole reload: SIGHUP, `lvsd reload` and the watcher
-    /// all reload here, one at a time.
-    pub(crate) one_at_a_time: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// all reload here, one at a time. It keeps the last `lvsd reload`'s
+    /// outcome: its number, `allow_empty`, the reply.
+    pub(crate) one_at_a_time: std::sync::Arc<tokio::sync::Mutex<Option<(u64, bool, Reply)>>>,
+    /// Reloads started so far.
+    pub(crate) started: std::sync::Arc<std::sync::atomic::AtomicU64>,
     pub(crate) notices: crate::alert::Notices,
     pub(crate) metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     pub(crate) log_target: crate::logs::Target,
@@ -248,19 +251,39 @@ impl Reloader {
     /// The answer for `lvsd reload`: the daemon's outcome. The settings
     /// the reloader itself uses (log target, alert routes, callback,
     /// autoreload) change only with a configuration the daemon applied.
+    ///
+    /// Requests that wait while a reload runs are answered together: a
+    /// reload that started after a request read the files after it, so
+    /// its outcome is that request's too (50 `lvsd reload` at once while
+    /// DNS is down read the files twice, not 50 times, 30 s each).
     pub(crate) async fn reload(&self, allow_empty: bool) -> Reply {
-        self.reload_read(allow_empty, None).await
+        use std::sync::atomic::Ordering;
+        let asked = self.started.load(Ordering::SeqCst);
+        let mut last = self.one_at_a_time.lock().await;
+        if let Some((n, empty, reply)) = &*last
+            && *n > asked
+            && *empty == allow_empty
+        {
+            return reply.clone();
+        }
+        let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let reply = self.reload_read(allow_empty, None).await;
+        *last = Some((n, allow_empty, reply.clone()));
+        reply
     }
 
     /// The watcher's reload of the files as it saw them settle: files
     /// that hold anything else when read (still being written) are read
     /// again at their next change, neither refused nor mailed.
     async fn reload_settled(&self, settled: Fingerprint) {
+        let _one = self.one_at_a_time.lock().await;
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.reload_read(false, Some(settled)).await;
     }
 
+    /// One reload; the caller holds `one_at_a_time`.
     async fn reload_read(&self, allow_empty: bool, settled: Option<Fingerprint>) -> Reply {
-        let _one = self.one_at_a_time.lock().await;
         let (files, names, watched) = (self.files.clone(), self.names.clone(), self.watched());
         // Off the runtime (a file on a hung mount, host names DNS does not
         // answer for), and with a deadline: the daemon never waits on it.

@@ -178,6 +178,7 @@ pub fn run(
             to: handle.reload.clone(),
             running: std::sync::Arc::new(std::sync::Mutex::new(Running::of(&c))),
             one_at_a_time: std::sync::Arc::default(),
+            started: std::sync::Arc::default(),
             notices: notices.clone(),
             metrics: metrics.clone(),
             log_target,

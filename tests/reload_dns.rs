@@ -139,3 +139,37 @@ fn host_names_are_looked_up_at_once() {
         assert!(text.contains(n.as_str()), "{n} not named: {text}");
     }
 }
+
+/// Ten `lvsd reload` at once while a reading waits on DNS are answered
+/// together: the files are read at most twice (the reload running, then
+/// one for every request that came meanwhile), not ten times.
+#[test]
+fn reloads_asked_together_read_the_files_at_most_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = d.join("ldirectord.cf");
+    std::fs::write(&conf, BASE).unwrap();
+    let (_child, sock) = start_without_dns(d, &conf, "options timeout:1 attempts:1");
+    std::fs::write(&conf, format!("{BASE}\treal=slow.lvsd.test:8080 gate\n")).unwrap();
+    let clients: Vec<_> = (0..10)
+        .map(|_| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                lvsd()
+                    .args(["reload", "--control"])
+                    .arg(&sock)
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for c in clients {
+        let out = c.join().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(text.contains("slow.lvsd.test"), "{text}");
+    }
+    let log = std::fs::read_to_string(d.join("lvsd.log")).unwrap();
+    let reads = log.matches("reload refused").count();
+    assert!((1..=2).contains(&reads), "{reads} readings:\n{log}");
+}
