@@ -249,12 +249,29 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
         ));
     }
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let mut listener = bind(path)?;
     let slots = crate::listen::Slots::new();
     let mut logged = None;
+    // The socket file removed (a cleanup of /run, a hand): made again, or
+    // lvsd would run on with no way to ask it.
+    let mut look = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
-        let stream = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = look.tick() => {
+                if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+                    match bind(path) {
+                        Ok(l) => {
+                            tracing::warn!("control socket {} was removed: made again", path.display());
+                            listener = l;
+                        }
+                        Err(e) => tracing::warn!("control socket {} was removed and cannot be made again: {e}", path.display()),
+                    }
+                }
+                continue;
+            }
+        };
+        let stream = match accepted {
             Ok((s, _)) => s,
             Err(e) => {
                 crate::listen::accept_failed("control socket", &e, &mut logged).await;
@@ -309,6 +326,13 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
             let _ = tokio::time::timeout(ANSWER_WITHIN, answer.write(&mut w)).await;
         });
     }
+}
+
+/// The control socket at `path`, root's only (0600).
+fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(listener)
 }
 
 /// Sends `command` to the daemon at `path` and returns its answer (None:

@@ -884,3 +884,30 @@ fn a_removed_virtual_gets_its_fallbackcommand_stop() {
     );
     d.stop();
 }
+
+/// The control socket's file removed while lvsd runs (a cleanup of /run):
+/// lvsd makes it again within seconds, and `lvsd status` answers (it said
+/// "not running" for as long as lvsd ran).
+#[test]
+fn a_removed_control_socket_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        "virtual=192.0.2.10:80\n\treal=192.0.2.50:80 gate\n\tchecktype=on\n",
+    )
+    .unwrap();
+    let d = Dry::start(dir.path(), &cf);
+    std::fs::remove_file(&d.sock).unwrap();
+    let start = Instant::now();
+    loop {
+        let (code, out) = d.ctl(&["status"]);
+        if code == Some(0) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{out}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    wait_for(&d.log, "was removed: made again");
+    d.stop();
+}
