@@ -645,6 +645,21 @@ impl Arbiter {
         out
     }
 
+    /// This node did not run for a while until `now` (SIGSTOP, a starved
+    /// machine): not hearing the peer meanwhile says nothing about it, so
+    /// a peer not yet dead gets its deadtime afresh, and the messages it
+    /// sent meanwhile are read before it is judged (a standby resumed from
+    /// a freeze took the VIP for an instant, then let it go).
+    /// Whether it applied (a peer heard and not dead).
+    pub fn stalled(&mut self, now: Duration) -> bool {
+        if self.heard.is_none() || self.peer_dead {
+            return false;
+        }
+        self.heard = Some(now);
+        self.warned = false;
+        true
+    }
+
     /// Re-evaluates at `now` (call at [`Arbiter::poll_timeout`] and after
     /// every input).
     pub fn tick(&mut self, now: Duration) -> Vec<Action> {
@@ -1044,6 +1059,29 @@ mod tests {
             "{acts:?}"
         );
         assert_eq!(a.holds(), Hold::All);
+    }
+
+    /// b frozen 10 s: when it runs again, its first tick (before it has
+    /// read the peer's queued messages) would find the peer silent for
+    /// 10 s. Told it stalled, it gives the peer its deadtime afresh and
+    /// takes nothing; a's messages then arrive.
+    #[test]
+    fn a_node_resumed_from_a_stall_does_not_judge_the_peer_by_it() {
+        let mut p = Pair::new(AutoFailback::On);
+        p.run(3000 * MS);
+        assert_eq!((p.a.holds(), p.b.holds()), (Hold::Local, Hold::Local));
+        let resumed = p.now + 10_000 * MS;
+        assert!(p.b.stalled(resumed));
+        assert_eq!(p.b.tick(resumed), vec![]);
+        assert_eq!(p.b.holds(), Hold::Local);
+        assert!(p.b.peer_alive());
+        // A peer that died while this node ran is not revived by it.
+        let mut q = Pair::new(AutoFailback::On);
+        q.run(3000 * MS);
+        q.link = false;
+        q.run(3000 * MS);
+        assert!(!q.b.peer_alive());
+        assert!(!q.b.stalled(q.now));
     }
 
     #[test]

@@ -35,6 +35,16 @@ pub enum GenerationError {
         /// Its first characters.
         text: String,
     },
+    /// The file holds the largest generation: no later one is possible.
+    #[error(
+        "{path} holds the largest generation there is ({max}): no restart can go above it, so the peer would take each for a replay; set it to the clock (`date +%s > {path}`) on this node and restart the peer too"
+    )]
+    Exhausted {
+        /// The file.
+        path: PathBuf,
+        /// u64::MAX.
+        max: u64,
+    },
 }
 
 /// This run's generation: one more than the last one kept in `dir`
@@ -57,7 +67,13 @@ pub fn next(dir: &Path, clock_secs: u64) -> Result<u64, GenerationError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io(e)),
     };
-    let generation = last.map_or(clock_secs, |g| g.saturating_add(1));
+    let generation = match last {
+        None => clock_secs,
+        Some(g) => g.checked_add(1).ok_or(GenerationError::Exhausted {
+            path: path.clone(),
+            max: g,
+        })?,
+    };
     std::fs::create_dir_all(dir).map_err(io)?;
     // Per process: two lvsd sharing a state directory (a lab) never write
     // the same new file.
@@ -92,5 +108,10 @@ mod tests {
         std::fs::write(state.join("generation"), "garbage").unwrap();
         let e = next(&state, 5).unwrap_err().to_string();
         assert!(e.contains("not a generation number"), "{e}");
+        // The largest: refused (it stayed there, each restart the same
+        // generation, every message a replay to the peer).
+        std::fs::write(state.join("generation"), format!("{}\n", u64::MAX)).unwrap();
+        let e = next(&state, 5).unwrap_err().to_string();
+        assert!(e.contains("largest generation"), "{e}");
     }
 }

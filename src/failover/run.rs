@@ -332,7 +332,19 @@ pub async fn run(
         s.follow(n, total);
     }
     tokio::pin!(shutdown);
+    // The loop turns at least every keepalive: a longer gap is a stall of
+    // this node (SIGSTOP, a starved machine), not the peer's silence.
+    let mut last_turn = Instant::now();
     loop {
+        let turn = Instant::now();
+        let gap = turn.duration_since(last_turn);
+        last_turn = turn;
+        if gap > timers.keepalive + timers.deadtime / 2 && arbiter.stalled(since(turn)) {
+            tracing::warn!(
+                "failover: this node did not run for {} ms: the peer gets its deadtime afresh",
+                gap.as_millis()
+            );
+        }
         let now = since(Instant::now());
         let wake = arbiter
             .poll_timeout(now)
