@@ -7,7 +7,6 @@
 //! (installed by the fixture); nothing leaves the namespaces.
 #![allow(clippy::unwrap_used)] // test setup
 
-use std::process::Child;
 use std::time::Duration;
 
 #[path = "support/failover_lab.rs"]
@@ -18,7 +17,7 @@ use lab::{Heartbeat, Lab, TIMERS_HEARTBEAT, sigterm};
 /// A director of the mixed pair.
 enum Node {
     Heartbeat(Heartbeat),
-    Lvsd(Child),
+    Lvsd(lab::Director),
     Down,
 }
 

@@ -219,15 +219,16 @@ impl Lab {
         self.dir.path().join(format!("d{node}")).join("ha.cf")
     }
 
-    /// Starts lvsd as node `dN` (1 or 2) in its namespace.
-    pub fn start(&self, node: usize) -> Child {
+    /// Starts lvsd as node `dN` (1 or 2) in its namespace; killed when
+    /// dropped (a failed assertion leaves no lvsd running).
+    pub fn start(&self, node: usize) -> Director {
         self.start_with_env(node, &[])
     }
 
     /// As [`Lab::start`], with more environment (a faked clock, say).
-    pub fn start_with_env(&self, node: usize, env: &[(&str, &str)]) -> Child {
+    pub fn start_with_env(&self, node: usize, env: &[(&str, &str)]) -> Director {
         let log = std::fs::File::create(self.dir.path().join(format!("d{node}.log"))).unwrap();
-        Command::new("ip")
+        let child = Command::new("ip")
             .args([
                 "netns",
                 "exec",
@@ -252,7 +253,8 @@ impl Lab {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap()
+            .unwrap();
+        Director(child)
     }
 
     /// Node `dN`'s state directory (its heartbeat generation).
@@ -349,6 +351,32 @@ pub fn outcome(out: std::process::Output) -> (i32, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// A director's lvsd (`ip netns exec` execs it: the same process), killed
+/// when dropped.
+pub struct Director(pub Child);
+
+impl std::ops::Deref for Director {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Director {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Director {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 pub fn sigterm(c: &mut Child) {
