@@ -332,20 +332,14 @@ pub async fn run(
         s.follow(n, total);
     }
     tokio::pin!(shutdown);
-    // The loop turns at least every keepalive: a longer gap is a stall of
-    // this node (SIGSTOP, a starved machine), not the peer's silence.
-    let mut last_turn = Instant::now();
+    // The loop waits at most a keepalive: a timer that fires much later
+    // than that found this node stopped (SIGSTOP, a starved machine), and
+    // its tick must not judge the peer by this node's own silence (nor a
+    // message read then: its input ticks too).
+    let stall_after = timers.keepalive + timers.deadtime / 2;
     loop {
         let turn = Instant::now();
-        let gap = turn.duration_since(last_turn);
-        last_turn = turn;
-        if gap > timers.keepalive + timers.deadtime / 2 && arbiter.stalled(since(turn)) {
-            tracing::warn!(
-                "failover: this node did not run for {} ms: the peer gets its deadtime afresh",
-                gap.as_millis()
-            );
-        }
-        let now = since(Instant::now());
+        let now = since(turn);
         let wake = arbiter
             .poll_timeout(now)
             .map_or(start + Duration::from_secs(3600), |t| start + t);
@@ -353,6 +347,7 @@ pub async fn run(
             () = &mut shutdown => break,
             _ = keepalive.tick() => {
                 let now = since(Instant::now());
+                stalled(&mut arbiter, turn, stall_after, now);
                 for line in drops.summary(now) {
                     tracing::warn!("failover: {line}");
                 }
@@ -394,6 +389,7 @@ pub async fn run(
             }
             r = link.recv() => {
                 let now = since(Instant::now());
+                stalled(&mut arbiter, turn, stall_after, now);
                 match r {
                     Ok(Received::Message { message, restarted, .. }) => {
                         let from_peer = message.get("src").is_some_and(|s| s.eq_ignore_ascii_case(&peer));
@@ -463,7 +459,11 @@ pub async fn run(
                     }
                 }
             }
-            () = tokio::time::sleep_until(wake) => arbiter.tick(since(Instant::now())),
+            () = tokio::time::sleep_until(wake) => {
+                let now = since(Instant::now());
+                stalled(&mut arbiter, turn, stall_after, now);
+                arbiter.tick(now)
+            }
             Some(req) = commands.recv() => {
                 let now = since(Instant::now());
                 let acts = match req.ask {
@@ -551,6 +551,18 @@ pub async fn run(
         s.follow(0, total);
     }
     Ok(())
+}
+
+/// Tells the arbiter when this node did not run for longer than `after`
+/// since `since` (until `now`): a stall of its own, not the peer's silence.
+fn stalled(arbiter: &mut super::arbiter::Arbiter, since: Instant, after: Duration, now: Duration) {
+    let gap = since.elapsed();
+    if gap > after && arbiter.stalled(now) {
+        tracing::warn!(
+            "failover: this node did not run for {} ms: the peer gets its deadtime afresh",
+            gap.as_millis()
+        );
+    }
 }
 
 /// Announces `v` beside the loop (keepalives must not wait): 5 gratuitous
