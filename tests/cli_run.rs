@@ -726,13 +726,7 @@ fn a_burst_of_changes_without_emailalert_logs_nothing_about_the_mailer() {
 fn the_control_socket_answers_garbage_with_an_error() {
     use std::io::{Read as _, Write as _};
     let dir = tempfile::tempdir().unwrap();
-    let cf = dir.path().join("ldirectord.cf");
-    std::fs::write(
-        &cf,
-        "virtual=192.0.2.10:80\n\treal=192.0.2.50:80 gate\n\tchecktype=on\n",
-    )
-    .unwrap();
-    let d = Dry::start(dir.path(), &cf);
+    let d = always_up(dir.path());
     for garbage in [
         &b"\xff\xfe status\n"[..],
         b"stat\x1bus\n",
@@ -891,13 +885,7 @@ fn a_removed_virtual_gets_its_fallbackcommand_stop() {
 #[test]
 fn a_removed_control_socket_is_made_again() {
     let dir = tempfile::tempdir().unwrap();
-    let cf = dir.path().join("ldirectord.cf");
-    std::fs::write(
-        &cf,
-        "virtual=192.0.2.10:80\n\treal=192.0.2.50:80 gate\n\tchecktype=on\n",
-    )
-    .unwrap();
-    let d = Dry::start(dir.path(), &cf);
+    let d = always_up(dir.path());
     std::fs::remove_file(&d.sock).unwrap();
     let start = Instant::now();
     loop {
@@ -910,4 +898,16 @@ fn a_removed_control_socket_is_made_again() {
     }
     wait_for(&d.log, "was removed: made again");
     d.stop();
+}
+
+/// A dry-run lvsd in `dir` with one virtual whose real is always up
+/// (checktype=on), once its real is in.
+fn always_up(dir: &std::path::Path) -> Dry {
+    let cf = dir.join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        "virtual=192.0.2.10:80\n\treal=192.0.2.50:80 gate\n\tchecktype=on\n",
+    )
+    .unwrap();
+    Dry::start(dir, &cf)
 }
