@@ -236,8 +236,9 @@ pub struct Request {
 }
 
 /// Listens on `path` until dropped, handing requests to `to`. A stale
-/// socket file is replaced; one another running lvsd answers on is left
-/// alone (an error says so); the parent directory is created.
+/// socket file is replaced; one another running lvsd answers on, or
+/// anything that is not a socket, is left alone (an error says so); the
+/// parent directory is created.
 pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -248,7 +249,20 @@ pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()
             "another lvsd answers there (give this one --control PATH)",
         ));
     }
-    let _ = std::fs::remove_file(path);
+    // Only a stale socket is replaced: anything else there (a file an
+    // operator keeps, a directory) is left and said.
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "something that is not a socket is there: left alone (remove it, or give --control PATH)",
+            ));
+        }
+        Err(_) => {}
+    }
     let mut listener = bind(path)?;
     let slots = crate::listen::Slots::new();
     let mut logged = None;

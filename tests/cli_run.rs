@@ -911,3 +911,28 @@ fn always_up(dir: &std::path::Path) -> Dry {
     .unwrap();
     Dry::start(dir, &cf)
 }
+
+/// A file that is not a socket where the control socket goes is left
+/// alone and said (it was deleted at start).
+#[test]
+fn a_file_where_the_control_socket_goes_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &cf,
+        "virtual=192.0.2.10:80\n\treal=192.0.2.50:80 gate\n\tchecktype=on\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("control.sock"), "precious\n").unwrap();
+    let d = Dry::spawn(dir.path(), &[&cf]);
+    wait_for(&d.log, "not a socket");
+    assert_eq!(
+        std::fs::read_to_string(&d.sock).unwrap(),
+        "precious\n",
+        "{}",
+        std::fs::read_to_string(&d.log).unwrap()
+    );
+    let sock = d.sock.clone();
+    d.stop();
+    assert_eq!(std::fs::read_to_string(&sock).unwrap(), "precious\n");
+}
