@@ -63,16 +63,22 @@ while True:
     (child, sock)
 }
 
+/// [`start_without_dns`] on [`BASE`] in a new directory: the directory,
+/// the config file, the child and its control socket.
+fn on_base(resolver: &str) -> (tempfile::TempDir, PathBuf, Kill, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("ldirectord.cf");
+    std::fs::write(&conf, BASE).unwrap();
+    let (child, sock) = start_without_dns(dir.path(), &conf, resolver);
+    (dir, conf, child, sock)
+}
+
 const BASE: &str =
     "checkinterval=1\nvirtual=192.0.2.10:80\n\tchecktype=connect\n\treal=127.0.0.1:8080 gate\n";
 
 #[test]
 fn status_and_checks_keep_going_while_a_reload_waits_on_dns() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let conf = d.join("ldirectord.cf");
-    std::fs::write(&conf, BASE).unwrap();
-    let (_child, sock) = start_without_dns(d, &conf, "options timeout:4 attempts:2");
+    let (_dir, conf, _child, sock) = on_base("options timeout:4 attempts:2");
     // A real by name: resolving it waits on the silent resolver.
     std::fs::write(&conf, format!("{BASE}\treal=slow.lvsd.test:8080 gate\n")).unwrap();
     let reload = {
@@ -116,11 +122,7 @@ fn status_and_checks_keep_going_while_a_reload_waits_on_dns() {
 /// one of them.
 #[test]
 fn host_names_are_looked_up_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let conf = d.join("ldirectord.cf");
-    std::fs::write(&conf, BASE).unwrap();
-    let (_child, sock) = start_without_dns(d, &conf, "options timeout:2 attempts:2");
+    let (_dir, conf, _child, sock) = on_base("options timeout:2 attempts:2");
     let names: Vec<String> = (0..10).map(|i| format!("slow{i}.lvsd.test")).collect();
     let reals: String = names
         .iter()
@@ -145,11 +147,8 @@ fn host_names_are_looked_up_at_once() {
 /// one for every request that came meanwhile), not ten times.
 #[test]
 fn reloads_asked_together_read_the_files_at_most_twice() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, conf, _child, sock) = on_base("options timeout:1 attempts:1");
     let d = dir.path();
-    let conf = d.join("ldirectord.cf");
-    std::fs::write(&conf, BASE).unwrap();
-    let (_child, sock) = start_without_dns(d, &conf, "options timeout:1 attempts:1");
     std::fs::write(&conf, format!("{BASE}\treal=slow.lvsd.test:8080 gate\n")).unwrap();
     let clients: Vec<_> = (0..10)
         .map(|_| {
