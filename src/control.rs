@@ -236,18 +236,13 @@ pub struct Request {
 }
 
 /// Listens on `path` until dropped, handing requests to `to`. A stale
-/// socket file is replaced; one another running lvsd answers on, or
-/// anything that is not a socket, is left alone (an error says so); the
-/// parent directory is created.
+/// socket file is replaced; anything that is not a socket is left alone
+/// (an error says so); the parent directory is created. (Whether another
+/// lvsd answers there was settled before: [`crate::instance::InstanceLock`]
+/// refuses to start then.)
 pub async fn serve(path: &Path, to: mpsc::Sender<Request>) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
-    }
-    if UnixStream::connect(path).await.is_ok() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::AddrInUse,
-            "another lvsd answers there (give this one --control PATH)",
-        ));
     }
     // Only a stale socket is replaced: anything else there (a file an
     // operator keeps, a directory) is left and said.
