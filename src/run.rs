@@ -220,6 +220,7 @@ pub fn run(
             monitor: Some(crate::monitor::Monitor::start()),
             ready: Some(ready),
             without_ipvs,
+            rooms: check_rooms(),
             ..RunOptions::default()
         };
         let result = match kernel {
@@ -341,4 +342,22 @@ async fn ask_failover(
     let (tx, rx) = tokio::sync::oneshot::channel();
     to.send(Asked { ask, reply: tx }).await.ok()?;
     rx.await.ok()
+}
+
+/// Where the checks run: rooms on their own threads, as many as the load
+/// needs, unless `LVSD_CHECK_ROOMS` says `here` (on the daemon's runtime)
+/// or a number (for benchmarks comparing runtime shapes).
+fn check_rooms() -> crate::health::scheduler::Rooms {
+    use crate::health::scheduler::Rooms;
+    match std::env::var("LVSD_CHECK_ROOMS").as_deref() {
+        Ok("here") => Rooms::Here,
+        Ok(n) => match n.parse::<usize>() {
+            Ok(n) => Rooms::Threads(n),
+            Err(_) => {
+                tracing::warn!("LVSD_CHECK_ROOMS={n:?} is neither `here` nor a number: ignored");
+                Rooms::Threads(0)
+            }
+        },
+        Err(_) => Rooms::Threads(0),
+    }
 }

@@ -6,6 +6,7 @@
 //! or a PTR record's name, matches `receive`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -21,7 +22,7 @@ pub struct Dns {
     addr: SocketAddr,
     tcp: bool,
     query: Query,
-    receive: Option<Regex>,
+    receive: Option<Arc<Regex>>,
     subject: String,
 }
 
@@ -52,7 +53,7 @@ impl Dns {
         port: u16,
         tcp: bool,
         request: &str,
-        receive: Option<Regex>,
+        receive: Option<Arc<Regex>>,
     ) -> Result<Dns, crate::SetupError> {
         let addr = SocketAddr::new(addr, port);
         let query = query_of(request)?;
@@ -122,7 +123,9 @@ impl Dns {
             } else {
                 format!(
                     "no answer matches `{}` (got {})",
-                    self.receive.as_ref().map_or_else(String::new, crate::shown),
+                    self.receive
+                        .as_deref()
+                        .map_or_else(String::new, crate::shown),
                     found.join(", ")
                 )
             },

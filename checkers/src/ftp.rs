@@ -7,6 +7,7 @@
 //! names an address the director cannot or must not reach).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use regex::bytes::Regex;
 
@@ -23,7 +24,7 @@ pub struct Ftp {
     login: Login,
     /// The file to fetch; None: log in only.
     file: Option<String>,
-    receive: Option<Regex>,
+    receive: Option<Arc<Regex>>,
     subject: String,
 }
 
@@ -35,7 +36,7 @@ impl Ftp {
         port: u16,
         login: Login,
         file: Option<String>,
-        receive: Option<Regex>,
+        receive: Option<Arc<Regex>>,
     ) -> Ftp {
         let addr = SocketAddr::new(addr, port);
         Ftp {

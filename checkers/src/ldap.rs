@@ -4,6 +4,7 @@
 //! exactly one entry comes back and, when `receive` is set, its DN matches.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use regex::bytes::Regex;
@@ -18,7 +19,7 @@ pub struct Ldap {
     verify: bool,
     login: Option<Login>,
     base: String,
-    receive: Option<Regex>,
+    receive: Option<Arc<Regex>>,
     subject: String,
 }
 
@@ -40,7 +41,7 @@ impl Ldap {
         verify: bool,
         login: Option<Login>,
         request: &str,
-        receive: Option<Regex>,
+        receive: Option<Arc<Regex>>,
     ) -> Ldap {
         let sa = SocketAddr::new(addr, port);
         let scheme = if tls { "ldaps" } else { "ldap" };

@@ -53,7 +53,7 @@ pub use connect::Connect;
 pub use dns::Dns;
 pub use external::External;
 pub use ftp::Ftp;
-pub use http::{Http, HttpClients, HttpOptions};
+pub use http::{Http, HttpOptions};
 pub use imap::Imap;
 pub use ldap::Ldap;
 pub use nntp::Nntp;
@@ -92,6 +92,9 @@ pub enum SetupError {
     /// TLS cannot be set up (the crypto provider, the trust store).
     #[error("TLS setup: {0}")]
     Tls(String),
+    /// The runtime the checks run on cannot be started.
+    #[error("{0}")]
+    Runtime(String),
 }
 
 /// A shared secret (RADIUS). Its Debug output hides it.
@@ -230,27 +233,21 @@ async fn connected_udp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net
     Ok(sock)
 }
 
-/// Runs one probe under a hard deadline, on its own task.
+/// Runs one probe under a hard deadline.
 ///
 /// This is the only way lvsd runs a checker: the deadline does not depend
 /// on the checker honouring any timeout of its own, and a checker that
 /// panics yields a failed probe (`Step::Internal`), not a dead caller.
+/// The probe runs within the caller's task (no task of its own, so no
+/// wakeup crosses threads) and is dropped with it: a probe never outlives
+/// the check that started it.
 pub async fn run_probe(checker: Arc<dyn Checker>, deadline: Duration) -> Result<(), ProbeError> {
-    let c = Arc::clone(&checker);
-    // Aborted when this future is dropped too (the caller stopped), so a
-    // probe never outlives the check that started it.
-    let mut task = AbortOnDrop(tokio::spawn(async move { c.probe().await }));
-    match tokio::time::timeout(deadline, &mut task.0).await {
+    match tokio::time::timeout(deadline, CatchUnwind(checker.probe())).await {
         Ok(Ok(result)) => result,
-        Ok(Err(e)) if e.is_panic() => Err(ProbeError::new(
+        Ok(Err(panic)) => Err(ProbeError::new(
             checker.subject(),
             Step::Internal,
-            format!("the checker panicked: {}", panic_message(e.into_panic())),
-        )),
-        Ok(Err(_)) => Err(ProbeError::new(
-            checker.subject(),
-            Step::Internal,
-            "the probe was cancelled",
+            format!("the checker panicked: {}", panic_message(panic)),
         )),
         Err(_) => Err(ProbeError::new(
             checker.subject(),
@@ -260,11 +257,24 @@ pub async fn run_probe(checker: Arc<dyn Checker>, deadline: Duration) -> Result<
     }
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<Result<(), ProbeError>>);
+/// A probe whose panic is its result.
+struct CatchUnwind<'a>(Probe<'a>);
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl Future for CatchUnwind<'_> {
+    type Output = Result<Result<(), ProbeError>, Box<dyn std::any::Any + Send>>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let probe = &mut self.0;
+        // Unwind safety: after a panic the probe is never polled again (it
+        // is Ready with the panic), so no broken state of it is seen.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(r)) => std::task::Poll::Ready(Ok(r)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::{ProbeError, Step, io_reason};
 pub(crate) const MAX_LINE: usize = 4096;
 
 /// Plain TCP or TLS over it.
-enum Io {
+pub(crate) enum Io {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }

@@ -5,6 +5,7 @@
 //! is empty: Perl's empty pattern).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use regex::bytes::Regex;
 
@@ -19,14 +20,14 @@ const MAX_ANSWER: usize = 1 << 20;
 pub struct SimpleTcp {
     addr: SocketAddr,
     request: Vec<u8>,
-    receive: Option<Regex>,
+    receive: Option<Arc<Regex>>,
     subject: String,
 }
 
 impl SimpleTcp {
     /// Sends `request` to `addr:port` and matches the answer's lines
     /// against `receive`.
-    pub fn new(addr: IpAddr, port: u16, request: &str, receive: Option<Regex>) -> SimpleTcp {
+    pub fn new(addr: IpAddr, port: u16, request: &str, receive: Option<Arc<Regex>>) -> SimpleTcp {
         let addr = SocketAddr::new(addr, port);
         let request = request
             .strip_prefix('/')
@@ -64,7 +65,9 @@ impl SimpleTcp {
                 Step::Answer,
                 format!(
                     "no line matches `{}` (first line `{}`)",
-                    self.receive.as_ref().map_or_else(String::new, crate::shown),
+                    self.receive
+                        .as_deref()
+                        .map_or_else(String::new, crate::shown),
                     quote(first)
                 ),
             ))

@@ -120,7 +120,7 @@ async fn raw_server(reply: &'static [u8]) -> SocketAddr {
 
 fn opts(tls: bool, addr: SocketAddr, path: &str, receive: Option<&str>) -> HttpOptions {
     let mut o = HttpOptions::get(tls, addr.ip(), addr.port(), path);
-    o.receive = receive.map(|r| Regex::new(r).unwrap());
+    o.receive = receive.map(|r| Arc::new(Regex::new(r).unwrap()));
     o
 }
 

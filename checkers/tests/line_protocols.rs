@@ -301,7 +301,7 @@ async fn nntp_greeting_starts_with_2() {
 async fn simpletcp_sends_the_request_and_matches_a_line() {
     use Act::*;
     let port = scripted(vec![Expect("PING"), Drain, Send("hello\nService Up\n")]).await;
-    let re = |s: &str| Some(regex::bytes::Regex::new(s).unwrap());
+    let re = |s: &str| Some(std::sync::Arc::new(regex::bytes::Regex::new(s).unwrap()));
     // ldirectord drops the leading `/` and turns `\n` into a newline.
     probe(SimpleTcp::new(LOCAL, port, "/PING\\n", re("^Service Up$")))
         .await
@@ -556,7 +556,7 @@ async fn udp_garbage(answer: &'static [u8], echo_id: bool) -> u16 {
 async fn library_checkers_fail_cleanly_on_garbage() {
     use checkers::{Dns, Engine, Ldap, Radius, Sql};
     let junk: &'static [u8] = b"\x00\x01garbage that is no protocol at all\r\n";
-    let re = Some(regex::bytes::Regex::new(".").unwrap());
+    let re = Some(std::sync::Arc::new(regex::bytes::Regex::new(".").unwrap()));
     let login = Login {
         user: "u".into(),
         password: "p".into(),

@@ -147,7 +147,7 @@ async fn ftp_login_and_retrieval_against_vsftpd() {
     let s = Server::up("vsftpd");
     let port = s.port("FTP_PORT");
     let file = Some(s.var("FILE").to_owned());
-    let re = |p: &str| Some(regex::bytes::Regex::new(p).unwrap());
+    let re = |p: &str| Some(std::sync::Arc::new(regex::bytes::Regex::new(p).unwrap()));
     let anonymous = || Login {
         user: "anonymous".into(),
         password: "ldirectord@lvsd".into(),
@@ -216,7 +216,7 @@ async fn dns_over_udp_and_tcp_against_unbound() {
     let port = s.port("DNS_PORT");
     let name = s.var("NAME").to_owned();
     let address = s.var("ADDRESS").to_owned();
-    let re = |p: &str| Some(regex::bytes::Regex::new(p).unwrap());
+    let re = |p: &str| Some(std::sync::Arc::new(regex::bytes::Regex::new(p).unwrap()));
     for tcp in [false, true] {
         probe(
             Dns::new(LOCAL, port, tcp, &name, re(&regex::escape(&address))).unwrap(),
@@ -334,7 +334,7 @@ async fn radius_against_freeradius() {
 async fn ldap_and_ldaps_against_slapd() {
     let s = Server::up("ldap");
     let base = s.var("BASE").to_owned();
-    let re = |p: &str| Some(regex::bytes::Regex::new(p).unwrap());
+    let re = |p: &str| Some(std::sync::Arc::new(regex::bytes::Regex::new(p).unwrap()));
     let bind = |password: &str| {
         Some(Login {
             user: s.var("BIND_DN").to_owned(),

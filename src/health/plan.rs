@@ -210,7 +210,7 @@ pub struct Check {
     pub probe: Probe,
     /// `checktype=N`: every N successful probes, this one instead (and
     /// after any failure, and first).
-    pub negotiate_every: Option<(u32, Probe)>,
+    pub negotiate_every: Option<(u32, Box<Probe>)>,
     /// Time between the starts of two probes.
     pub interval: Duration,
     /// Failures before down.
@@ -293,7 +293,7 @@ fn check_of(vs: &VirtualService, r: &RealServer) -> Option<Check> {
         CheckType::External | CheckType::ExternalPerl => external(vs, r),
     };
     let negotiate_every = match c.checktype {
-        CheckType::Combined(n) => Some((n, negotiate(vs, r))),
+        CheckType::Combined(n) => Some((n, Box::new(negotiate(vs, r)))),
         _ => None,
     };
     Some(Check {

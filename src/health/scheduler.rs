@@ -1,32 +1,40 @@
-//! One task per unique check: the interval, its jitter, the hard deadline
-//! and the cap on probes in flight.
+//! The check room: every check's timer and probe, in one task.
 //!
-//! - Each task starts at a fixed offset within its first interval (a hash
-//!   of the check), so 10,000 checks spread over the interval instead of
-//!   firing in the same millisecond; later rounds start `interval` after
+//! - Each check first runs at a fixed offset within its first interval (a
+//!   hash of the check), so 10,000 checks spread over the interval instead
+//!   of firing in the same millisecond; later rounds start `interval` after
 //!   the previous start, ±5% jitter, so a probe that takes long does not
 //!   stretch the period (ldirectord's period is interval + every check's
 //!   duration).
 //! - The deadline is enforced by [`checkers::run_probe`], outside the
-//!   checker, so a real that hangs costs its own task its deadline and
+//!   checker, so a real that hangs costs its own probe its deadline and
 //!   nothing else; a checker that panics is a failed probe.
-//! - A semaphore caps the probes in flight; a task waits for a permit
-//!   before its deadline starts.
-//! - Results go to the daemon over a bounded channel; tasks stop when the
-//!   daemon drops the receiver or the [`Scheduler`] is dropped.
-//! - A reload ([`Scheduler::update`]) keeps the task of every check that is
-//!   still wanted, with its timer and phase, stops the others and starts
-//!   the new ones. Each task has an id never used again, which its
-//!   outcomes carry.
+//! - At most `max_in_flight` probes run at once; a due check waits for a
+//!   free place before its deadline starts.
+//! - Checks are kept compactly (a timer heap and one small slot each, no
+//!   task per check): a probe is a future only while it runs. Results go
+//!   to the daemon at once after a quiet spell, else at most one batch
+//!   per [`BATCH`], so 10,000 probes a second wake the daemon a few
+//!   hundred times, not 10,000; the room stops starting probes while
+//!   [`MAX_PENDING`] results wait for the daemon.
+//! - A reload ([`Scheduler::update`]) keeps every check that is still
+//!   wanted, with its timer and phase, stops the others and starts the new
+//!   ones. Each check has an id never used again, which its outcomes carry.
+//! - The room stops when the daemon drops the receiver or the
+//!   [`Scheduler`] is dropped.
 
-use std::collections::HashMap;
-
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::{Checker, Connect, Http, HttpClients, HttpOptions, IcmpSockets, Ping, ProbeError};
-use tokio::sync::{Semaphore, mpsc};
+use checkers::{Checker, Connect, Http, HttpOptions, IcmpSockets, Ping, ProbeError};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -35,7 +43,7 @@ use super::plan::{Check, Probe, ProbeSpec};
 /// The result of one probe of one check.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// The id of the check's task (see [`Scheduler::ids`]).
+    /// The check's id (see [`Scheduler::ids`]).
     pub check: usize,
     /// Up, or why not.
     pub result: Result<(), ProbeError>,
@@ -45,31 +53,78 @@ pub struct Outcome {
     pub took: Duration,
 }
 
-/// The running check tasks; dropping it stops them all.
+/// The checks in the room; dropping it stops them all.
 pub struct Scheduler {
-    /// Task id -> its check (the plan's, shared) and task.
-    tasks: HashMap<usize, (Arc<Check>, JoinHandle<()>)>,
-    /// The task id of each check, in the order of the last plan.
+    /// Id -> its check (the plan's, shared).
+    checks: HashMap<usize, Arc<Check>>,
+    /// The id of each check, in the order of the last plan.
     ids: Vec<usize>,
     next_id: usize,
     icmp: Arc<IcmpSockets>,
-    http: HttpClients,
-    permits: Arc<Semaphore>,
-    tx: mpsc::Sender<Outcome>,
+    rooms: Vec<RoomHandle>,
+}
+
+/// Where the check rooms run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rooms {
+    /// One room, a task of the caller's runtime (tests with paused time).
+    Here,
+    /// This many rooms, each on its own thread with a single-threaded
+    /// runtime, so a probe's wakeups never cross threads; 0: as many as
+    /// the load needs ([`rooms_for`]).
+    Threads(usize),
+}
+
+/// A room as the scheduler holds it: its commands, and its task when it
+/// runs on the caller's runtime. A room on its own thread stops when its
+/// commands close.
+struct RoomHandle {
+    cmds: mpsc::UnboundedSender<Command>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Probes a second one room is given before another is opened: a room's
+/// thread then stays well under a core, so a probe's answer is read when
+/// it comes (an overloaded room would see answers late and call healthy
+/// reals dead).
+pub const PROBES_PER_ROOM: f64 = 10_000.0;
+
+/// How many rooms `checks` need: one per [`PROBES_PER_ROOM`] probes a
+/// second, at most one per CPU.
+pub fn rooms_for(checks: &[Arc<Check>]) -> usize {
+    let per_second: f64 = checks
+        .iter()
+        .map(|c| 1.0 / c.interval.as_secs_f64().max(0.001))
+        .sum();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ((per_second / PROBES_PER_ROOM).ceil() as usize).clamp(1, cpus)
+}
+
+/// Runs `room` on a thread of its own.
+fn on_thread(i: usize, room: Room, rx: mpsc::UnboundedReceiver<Command>) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(format!("lvsd-checks-{i}"))
+        .spawn(move || rt.block_on(room.run(rx)))?;
+    Ok(())
 }
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scheduler")
-            .field("tasks", &self.tasks.len())
+            .field("checks", &self.checks.len())
             .finish()
     }
 }
 
 impl Drop for Scheduler {
     fn drop(&mut self) {
-        for (_, t) in self.tasks.values() {
-            t.abort();
+        for r in &self.rooms {
+            if let Some(t) = &r.task {
+                t.abort();
+            }
         }
     }
 }
@@ -81,11 +136,7 @@ struct Ready {
 }
 
 /// Builds the checker for one probe spec.
-fn build(
-    p: &Probe,
-    icmp: &Arc<IcmpSockets>,
-    http: &mut HttpClients,
-) -> Result<Ready, checkers::SetupError> {
+fn build(p: &Probe, icmp: &Arc<IcmpSockets>) -> Result<Ready, checkers::SetupError> {
     let checker: Arc<dyn Checker> = match &p.spec {
         // `service=none`: ldirectord's `check_none`, always up.
         ProbeSpec::None => Arc::new(checkers::On),
@@ -108,7 +159,7 @@ fn build(
             o.head = *head;
             o.verify_tls = *verify;
             o.receive = receive.regex();
-            Arc::new(Http::with_clients(o, http)?)
+            Arc::new(Http::new(o)?)
         }
         ProbeSpec::Smtp { addr, port } => Arc::new(checkers::Smtp::new(*addr, *port)),
         ProbeSpec::Mail {
@@ -253,150 +304,314 @@ pub fn first_offset(c: &Check) -> Duration {
 }
 
 impl Scheduler {
-    /// Starts one task per check (ids 0, 1, ... in order). Fails only when
-    /// a checker cannot be built (the TLS stack).
+    /// Starts the rooms with one slot per check (ids 0, 1, ... in order).
+    /// Fails only when a checker cannot be built (the TLS stack).
     pub fn start(
         checks: &[Arc<Check>],
-        tx: mpsc::Sender<Outcome>,
+        tx: mpsc::Sender<Vec<Outcome>>,
         max_in_flight: usize,
+        rooms: Rooms,
     ) -> Result<Scheduler, checkers::SetupError> {
+        let n = match rooms {
+            Rooms::Here => 1,
+            Rooms::Threads(0) => rooms_for(checks),
+            Rooms::Threads(n) => n,
+        };
+        let per_room = (max_in_flight / n).max(1);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let (cmds, rx) = mpsc::unbounded_channel();
+            let room = Room::new(per_room, tx.clone());
+            let task = match rooms {
+                Rooms::Here => Some(tokio::spawn(room.run(rx))),
+                Rooms::Threads(_) => match on_thread(i, room, rx) {
+                    Ok(()) => None,
+                    Err(e) => {
+                        return Err(checkers::SetupError::Runtime(format!(
+                            "cannot start the thread of check room {i}: {e}"
+                        )));
+                    }
+                },
+            };
+            handles.push(RoomHandle { cmds, task });
+        }
         let mut s = Scheduler {
-            tasks: HashMap::new(),
+            checks: HashMap::new(),
             ids: Vec::new(),
             next_id: 0,
             icmp: IcmpSockets::new(),
-            http: HttpClients::default(),
-            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
-            tx,
+            rooms: handles,
         };
         s.update(checks)?;
         Ok(s)
     }
 
-    /// Makes the running tasks those of `checks`: a check already running
-    /// keeps its task (its timer, its phase, its negotiate count), the
+    /// Makes the room's checks those of `checks`: a check already running
+    /// keeps its slot (its timer, its phase, its negotiate count), the
     /// others stop, new ones start. Nothing changes when a new checker
     /// cannot be built.
     pub fn update(&mut self, checks: &[Arc<Check>]) -> Result<(), checkers::SetupError> {
         let running: HashMap<&Check, usize> =
-            self.tasks.iter().map(|(id, (c, _))| (&**c, *id)).collect();
+            self.checks.iter().map(|(id, c)| (&**c, *id)).collect();
         let mut ids = Vec::with_capacity(checks.len());
         let mut new = Vec::new();
         for c in checks {
             match running.get(&**c) {
                 Some(id) => ids.push(*id),
                 None => {
-                    let probe = build(&c.probe, &self.icmp, &mut self.http)?;
+                    let probe = build(&c.probe, &self.icmp)?;
                     let negotiate = match &c.negotiate_every {
-                        Some((n, p)) => Some((*n, build(p, &self.icmp, &mut self.http)?)),
+                        Some((n, p)) => Some((*n, build(p, &self.icmp)?)),
                         None => None,
                     };
                     let id = self.next_id + new.len();
                     ids.push(id);
-                    new.push((id, Arc::clone(c), probe, negotiate));
+                    let seed = hash_of(c);
+                    new.push((
+                        id,
+                        Arc::clone(c),
+                        Slot {
+                            probe,
+                            negotiate,
+                            interval: c.interval,
+                            seed,
+                            since_negotiate: u32::MAX,
+                        },
+                        first_offset(c),
+                    ));
                 }
             }
         }
         self.next_id += new.len();
         let keep: std::collections::HashSet<usize> = ids.iter().copied().collect();
-        self.tasks.retain(|id, (_, t)| {
+        let mut gone = Vec::new();
+        self.checks.retain(|id, _| {
             let kept = keep.contains(id);
             if !kept {
-                t.abort();
+                gone.push(*id);
             }
             kept
         });
-        for (id, c, probe, negotiate) in new {
-            let task = CheckTask {
-                id,
-                first: first_offset(&c),
-                probe,
-                negotiate,
-                interval: c.interval,
-                seed: hash_of(&c),
-                tx: self.tx.clone(),
-                permits: Arc::clone(&self.permits),
-            };
-            self.tasks.insert(id, (c, tokio::spawn(task.run())));
+        let mut add = Vec::with_capacity(new.len());
+        for (id, c, slot, first) in new {
+            self.checks.insert(id, c);
+            add.push((id, slot, first));
+        }
+        // Each check lives in the room its id picks.
+        let n = self.rooms.len();
+        let mut cmds: Vec<Command> = (0..n)
+            .map(|_| Command {
+                add: Vec::new(),
+                gone: Vec::new(),
+            })
+            .collect();
+        for a in add {
+            cmds[a.0 % n].add.push(a);
+        }
+        for g in gone {
+            cmds[g % n].gone.push(g);
+        }
+        for (room, cmd) in self.rooms.iter().zip(cmds) {
+            if !cmd.add.is_empty() || !cmd.gone.is_empty() {
+                // An Err: the room has stopped (the daemon is going).
+                let _ = room.cmds.send(cmd);
+            }
         }
         self.ids = ids;
         Ok(())
     }
 
-    /// The task id of each check of the last plan, in its order.
+    /// The id of each check of the last plan, in its order.
     pub fn ids(&self) -> &[usize] {
         &self.ids
     }
 
-    /// Number of check tasks.
+    /// Number of checks.
     pub fn len(&self) -> usize {
-        self.tasks.len()
+        self.checks.len()
     }
 
-    /// Whether there are no check tasks.
+    /// Whether there are no checks.
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.checks.is_empty()
     }
 }
 
-struct CheckTask {
-    id: usize,
-    first: Duration,
+/// How long the first result of a batch waits for others before the batch
+/// goes to the daemon.
+pub const BATCH: Duration = Duration::from_millis(5);
+
+/// Results waiting for the daemon beyond which no probe starts.
+pub const MAX_PENDING: usize = 8192;
+
+/// Checks added to and removed from the room.
+struct Command {
+    /// New checks: id, slot, when in its first interval it first runs.
+    add: Vec<(usize, Slot, Duration)>,
+    /// Ids of checks stopped.
+    gone: Vec<usize>,
+}
+
+/// One check in the room.
+struct Slot {
     probe: Ready,
+    /// `checktype=N`: every N good connects, this probe instead.
     negotiate: Option<(u32, Ready)>,
     interval: Duration,
+    /// The jitter's generator.
     seed: u64,
-    tx: mpsc::Sender<Outcome>,
-    permits: Arc<Semaphore>,
+    /// Good connects since the last negotiate probe (MAX: negotiate next).
+    since_negotiate: u32,
 }
 
-impl CheckTask {
-    async fn run(mut self) {
-        let mut next = Instant::now() + self.first;
-        // checktype=N: the first probe negotiates, then every N good connects.
-        let mut connects_since_negotiate = u32::MAX;
-        loop {
-            tokio::time::sleep_until(next).await;
-            let use_negotiate = match &self.negotiate {
-                Some((n, _)) => connects_since_negotiate >= *n,
-                None => false,
-            };
-            let ready = match (&self.negotiate, use_negotiate) {
-                (Some((_, neg)), true) => neg,
-                _ => &self.probe,
-            };
-            let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
-                return;
-            };
-            let started = Instant::now();
-            let result = checkers::run_probe(Arc::clone(&ready.checker), ready.deadline).await;
-            drop(permit);
-            connects_since_negotiate = match (&result, use_negotiate) {
-                (Err(_), _) => u32::MAX,
-                (Ok(()), true) => 0,
-                (Ok(()), false) => connects_since_negotiate.saturating_add(1),
-            };
-            let took = started.elapsed();
-            let outcome = Outcome {
-                check: self.id,
-                result,
-                started,
-                took,
-            };
-            if self.tx.send(outcome).await.is_err() {
-                return;
-            }
-            // ±5% so checks that started together drift apart.
-            self.seed = self
-                .seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let jitter = self.interval.mul_f64(0.1 * fraction(self.seed));
-            next = (started + self.interval + jitter)
-                .checked_sub(self.interval / 20)
-                .unwrap_or(started)
-                .max(Instant::now());
+/// A probe that finished: its check, whether it negotiated, when it
+/// started, its result.
+type Finished = (usize, bool, Instant, Result<(), ProbeError>);
+
+/// The room: every check's slot, the timers and the probes in flight.
+struct Room {
+    slots: HashMap<usize, Slot>,
+    /// When each idle check runs next (earliest first). An entry whose
+    /// check is gone is skipped.
+    due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Due checks waiting for a place in flight.
+    waiting: VecDeque<usize>,
+    in_flight: FuturesUnordered<Pin<Box<dyn Future<Output = Finished> + Send>>>,
+    max_in_flight: usize,
+    /// Results not yet sent, and when they go.
+    pending: Vec<Outcome>,
+    tx: mpsc::Sender<Vec<Outcome>>,
+}
+
+impl Room {
+    fn new(max_in_flight: usize, tx: mpsc::Sender<Vec<Outcome>>) -> Room {
+        Room {
+            slots: HashMap::new(),
+            due: BinaryHeap::new(),
+            waiting: VecDeque::new(),
+            in_flight: FuturesUnordered::new(),
+            max_in_flight: max_in_flight.max(1),
+            pending: Vec::new(),
+            tx,
         }
+    }
+
+    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Command>) {
+        let mut send_at: Option<Instant> = None;
+        let mut last_sent: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            while let Some(&Reverse((at, id))) = self.due.peek() {
+                if at > now {
+                    break;
+                }
+                self.due.pop();
+                if self.slots.contains_key(&id) {
+                    self.waiting.push_back(id);
+                }
+            }
+            while self.in_flight.len() < self.max_in_flight && self.pending.len() < MAX_PENDING {
+                let Some(id) = self.waiting.pop_front() else {
+                    break;
+                };
+                self.start(id);
+            }
+            let next_due = self.due.peek().map(|Reverse((at, _))| *at);
+            let tx = self.tx.clone();
+            tokio::select! {
+                biased;
+                cmd = cmds.recv() => match cmd {
+                    Some(c) => self.apply(c),
+                    None => return,
+                },
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    if self.finish(done) && send_at.is_none() {
+                        // At once after a quiet spell; else one batch per BATCH.
+                        let now = Instant::now();
+                        send_at = Some(last_sent.map_or(now, |t| (t + BATCH).max(now)));
+                    }
+                }
+                permit = async move {
+                    tokio::time::sleep_until(send_at.unwrap_or_else(Instant::now)).await;
+                    tx.reserve_owned().await
+                }, if send_at.is_some() => match permit {
+                    Ok(p) => {
+                        p.send(std::mem::take(&mut self.pending));
+                        send_at = None;
+                        last_sent = Some(Instant::now());
+                    }
+                    Err(_) => return,
+                },
+                () = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {}
+            }
+        }
+    }
+
+    fn apply(&mut self, c: Command) {
+        for id in c.gone {
+            self.slots.remove(&id);
+        }
+        let now = Instant::now();
+        for (id, slot, first) in c.add {
+            self.slots.insert(id, slot);
+            self.due.push(Reverse((now + first, id)));
+        }
+    }
+
+    /// Starts a probe of check `id`.
+    fn start(&mut self, id: usize) {
+        let Some(slot) = self.slots.get(&id) else {
+            return;
+        };
+        // checktype=N: the first probe negotiates, then every N good connects.
+        let negotiate = match &slot.negotiate {
+            Some((n, _)) => slot.since_negotiate >= *n,
+            None => false,
+        };
+        let ready = match (&slot.negotiate, negotiate) {
+            (Some((_, neg)), true) => neg,
+            _ => &slot.probe,
+        };
+        let checker = Arc::clone(&ready.checker);
+        let deadline = ready.deadline;
+        let started = Instant::now();
+        self.in_flight.push(Box::pin(async move {
+            let result = checkers::run_probe(checker, deadline).await;
+            (id, negotiate, started, result)
+        }));
+    }
+
+    /// A probe finished: its check's next run is set and its result kept
+    /// for the daemon. False when its check is gone (the result is not
+    /// sent).
+    fn finish(&mut self, (id, negotiated, started, result): Finished) -> bool {
+        let took = started.elapsed();
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return false;
+        };
+        slot.since_negotiate = match (&result, negotiated) {
+            (Err(_), _) => u32::MAX,
+            (Ok(()), true) => 0,
+            (Ok(()), false) => slot.since_negotiate.saturating_add(1),
+        };
+        // ±5% so checks that started together drift apart.
+        slot.seed = slot
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let jitter = slot.interval.mul_f64(0.1 * fraction(slot.seed));
+        let next = (started + slot.interval + jitter)
+            .checked_sub(slot.interval / 20)
+            .unwrap_or(started)
+            .max(Instant::now());
+        self.due.push(Reverse((next, id)));
+        self.pending.push(Outcome {
+            check: id,
+            result,
+            started,
+            took,
+        });
+        true
     }
 }
 
