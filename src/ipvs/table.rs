@@ -108,7 +108,7 @@ impl fmt::Display for ServiceKey {
     }
 }
 
-fn sockaddr(a: IpAddr, port: u16) -> String {
+pub(crate) fn sockaddr(a: IpAddr, port: u16) -> String {
     match a {
         IpAddr::V6(a) => format!("[{a}]:{port}"),
         a => format!("{a}:{port}"),
