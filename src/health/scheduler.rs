@@ -107,7 +107,23 @@ fn on_thread(i: usize, room: Room, rx: mpsc::UnboundedReceiver<Command>) -> std:
         .build()?;
     std::thread::Builder::new()
         .name(format!("lvsd-checks-{i}"))
-        .spawn(move || rt.block_on(room.run(rx)))?;
+        .spawn(move || {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.block_on(room.run(rx));
+            }));
+            if ran.is_err() {
+                // A bug in the room itself (a checker's panic is a failed
+                // probe, caught inside): its checks would stop without a
+                // word while the table stays as it is. Better to stop
+                // lvsd loudly, leaving the table serving, so that it is
+                // restarted (systemd) and adopts the table.
+                tracing::error!(
+                    "check room {i} failed: lvsd stops, leaving the IPVS table as it is"
+                );
+                eprintln!("lvsd: check room {i} failed; exiting (the IPVS table is left as it is)");
+                std::process::exit(70);
+            }
+        })?;
     Ok(())
 }
 
@@ -444,6 +460,10 @@ pub const BATCH: Duration = Duration::from_millis(5);
 /// Results waiting for the daemon beyond which no probe starts.
 pub const MAX_PENDING: usize = 8192;
 
+/// As late as a check is put off when its interval is too long for the
+/// clock (a year).
+const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Checks added to and removed from the room.
 struct Command {
     /// New checks: id, slot, when in its first interval it first runs.
@@ -554,7 +574,8 @@ impl Room {
         let now = Instant::now();
         for (id, slot, first) in c.add {
             self.slots.insert(id, slot);
-            self.due.push(Reverse((now + first, id)));
+            self.due
+                .push(Reverse((now.checked_add(first).unwrap_or(now + FAR), id)));
         }
     }
 
@@ -600,9 +621,12 @@ impl Room {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let jitter = slot.interval.mul_f64(0.1 * fraction(slot.seed));
-        let next = (started + slot.interval + jitter)
-            .checked_sub(slot.interval / 20)
-            .unwrap_or(started)
+        // Checked: an absurd interval (years) must not panic the room, which
+        // holds every check; such a check waits a year.
+        let next = started
+            .checked_add(slot.interval.saturating_add(jitter))
+            .and_then(|t| t.checked_sub(slot.interval / 20))
+            .unwrap_or_else(|| started + FAR)
             .max(Instant::now());
         self.due.push(Reverse((next, id)));
         self.pending.push(Outcome {
