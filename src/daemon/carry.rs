@@ -107,7 +107,7 @@ pub(super) type RealName = (String, String, String);
 pub(super) fn gone_reals(old: &Config, new: &Config) -> Vec<RealName> {
     // Compared by key; only the reals that went are named (formatting
     // every real's names twice cost a reload of 37,298 reals 0.2 s).
-    let keys = |c: &Config| -> HashSet<(ServiceKey, std::net::IpAddr, u16)> {
+    let keys = |c: &Config| -> HashSet<(ServiceKey, core::net::IpAddr, u16)> {
         c.virtuals
             .iter()
             .flat_map(|vs| {
