@@ -223,19 +223,18 @@ impl<K: Kernel> Daemon<K> {
         if self.metrics.is_none() && self.monitor.is_none() {
             return;
         }
+        if let Some(handles) = self.probe_metrics.get(o.check) {
+            for h in handles {
+                h.observe(o.result.is_ok(), o.took);
+            }
+        }
+        let Some(w) = &self.monitor else {
+            return;
+        };
         let now = std::time::SystemTime::now();
         for &(vi, ri) in &self.plan.members[o.check] {
             let vs = &self.cfg.virtuals[vi];
-            if let Some(m) = &self.metrics {
-                let d = Destination::of(vs, &vs.reals[ri]);
-                m.probe(
-                    &ServiceKey::from(vs.key).name(),
-                    &d.endpoint(),
-                    o.result.is_ok(),
-                    o.took,
-                );
-            }
-            if let (Some(w), Some(path)) = (&self.monitor, &vs.monitorfile) {
+            if let Some(path) = &vs.monitorfile {
                 let msg = match &o.result {
                     Ok(()) => String::new(),
                     Err(e) => e.to_string(),
@@ -273,10 +272,25 @@ impl<K: Kernel> Daemon<K> {
     }
 
     /// The real_up gauge of every checked real (at start and reload).
-    pub(super) fn all_real_gauges(&self) {
+    pub(super) fn all_real_gauges(&mut self) {
         let Some(m) = &self.metrics else {
             return;
         };
+        self.probe_metrics = self
+            .plan
+            .members
+            .iter()
+            .map(|members| {
+                members
+                    .iter()
+                    .map(|&(vi, ri)| {
+                        let vs = &self.cfg.virtuals[vi];
+                        let d = Destination::of(vs, &vs.reals[ri]);
+                        m.real_probes(&ServiceKey::from(vs.key).name(), &d.endpoint())
+                    })
+                    .collect()
+            })
+            .collect();
         for (vi, vs) in self.cfg.virtuals.iter().enumerate() {
             for (ri, r) in vs.reals.iter().enumerate() {
                 if let Some(c) = self.plan.of_real[vi][ri] {

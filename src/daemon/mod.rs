@@ -157,6 +157,9 @@ struct Daemon<K> {
     dirty: bool,
     alerts: Option<crate::alert::Notices>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// Each check's probe metrics, one per member (looked up at start and
+    /// reload, not at every probe).
+    probe_metrics: Vec<Vec<crate::metrics::RealProbes>>,
     monitor: Option<crate::monitor::Monitor>,
     /// `lvsd keep-table`: until when a stop leaves the table.
     keep_until: Option<tokio::time::Instant>,
@@ -489,6 +492,7 @@ impl<K: Kernel> Daemon<K> {
             dirty: false,
             alerts: opts.alerts.clone(),
             metrics: opts.metrics.clone(),
+            probe_metrics: Vec::new(),
             monitor: opts.monitor.clone(),
             keep_until: None,
             without_ipvs: opts.without_ipvs,
