@@ -6,7 +6,10 @@
 //! real director; the ratios are the point) and, inside, on an empty table
 //! with one service:
 //! - lvsd's netlink kernel: N destination adds, then N weight edits
-//!   (`Kernel::apply`, one request and ACK each, as the daemon does);
+//!   (`Kernel::apply`, one request and ACK each), then the same batched
+//!   as the daemon's reconcile sends them (`Kernel::apply_all`: many
+//!   requests per sendmsg, every ACK checked): N edits, N deletes, N adds,
+//!   and a batch whose middle op fails (named, the others carried out);
 //! - `ipvsadm`, one process per command (ldirectord's way): the same edits,
 //!   timed over the first `LVSD_BENCH_IPVSADM` commands (default 1,000;
 //!   each fork+exec is slow under emulation) and scaled to N, said so;
@@ -23,7 +26,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lvsd::config::Protocol;
-use lvsd::ipvs::netlink::NetlinkKernel;
+use lvsd::ipvs::netlink::{BATCH, NetlinkKernel};
 use lvsd::ipvs::table::FwdMethod;
 use lvsd::ipvs::{Destination, Kernel, Op, Service, ServiceKey};
 
@@ -109,6 +112,52 @@ fn inside(n: usize) {
         }
         let s = secs(t.elapsed());
         rows.push((format!("lvsd netlink: edit {n} weights"), n, s, s));
+        // As the daemon reconciles: batched (Kernel::apply_all).
+        let ops: Vec<Op> = (0..n).map(|i| Op::EditDest(key, dest(i, 5))).collect();
+        let t = Instant::now();
+        let results = k.apply_all(&ops).await;
+        let s = secs(t.elapsed());
+        assert!(results.iter().all(Result::is_ok));
+        rows.push((
+            format!("lvsd netlink, batched ({BATCH} a sendmsg): edit {n} weights"),
+            n,
+            s,
+            s,
+        ));
+        let ops: Vec<Op> = (0..n).map(|i| Op::DelDest(key, dest(i, 5))).collect();
+        let t = Instant::now();
+        let results = k.apply_all(&ops).await;
+        let s = secs(t.elapsed());
+        assert!(results.iter().all(Result::is_ok));
+        rows.push((
+            format!("lvsd netlink, batched: delete {n} destinations"),
+            n,
+            s,
+            s,
+        ));
+        let ops: Vec<Op> = (0..n).map(|i| Op::AddDest(key, dest(i, 2))).collect();
+        let t = Instant::now();
+        let results = k.apply_all(&ops).await;
+        let s = secs(t.elapsed());
+        assert!(results.iter().all(Result::is_ok));
+        rows.push((
+            format!("lvsd netlink, batched: add {n} destinations"),
+            n,
+            s,
+            s,
+        ));
+        // A failed op in the middle of a batch is named, and the others
+        // are carried out: a second add of destination 0 fails (exists).
+        let ops = [
+            Op::EditDest(key, dest(1, 7)),
+            Op::AddDest(key, dest(0, 2)),
+            Op::EditDest(key, dest(2, 7)),
+        ];
+        let results = k.apply_all(&ops).await;
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        let e = results[1].as_ref().unwrap_err().to_string();
+        assert!(e.contains(&dest(0, 2).endpoint()), "{e}");
+        println!("a failed op in a batch: {e}");
     });
 
     // Reading N destinations back.

@@ -20,8 +20,8 @@ impl<K: Kernel> Daemon<K> {
         self.starting = false;
         let ops = diff(&want, &self.known, |k| self.owned.contains(k));
         let mut failed = false;
-        for op in &ops {
-            let applied = self.kernel.apply(op).await;
+        let results = self.kernel.apply_all(&ops).await;
+        for (op, applied) in ops.iter().zip(results) {
             if let Some(m) = &self.metrics {
                 m.reconcile_op(op.kind(), applied.is_ok());
             }

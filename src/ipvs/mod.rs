@@ -47,6 +47,22 @@ pub trait Kernel: Send {
     /// Carries out one op.
     fn apply(&mut self, op: &Op) -> impl Future<Output = Result<(), KernelError>> + Send;
 
+    /// Carries out `ops` in order, each on its own (one failing does not
+    /// stop the next): one result per op. The netlink kernel sends them in
+    /// batches, many requests per `sendmsg`, and checks every ACK.
+    fn apply_all(
+        &mut self,
+        ops: &[Op],
+    ) -> impl Future<Output = Vec<Result<(), KernelError>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(ops.len());
+            for op in ops {
+                out.push(self.apply(op).await);
+            }
+            out
+        }
+    }
+
     /// Each destination's connection and traffic counters (none where the
     /// kernel keeps none: the in-memory kernels).
     fn counters(

@@ -2,10 +2,13 @@
 //! `NETLINK_GENERIC` socket (the only place, with `failover/vip.rs`, that
 //! opens netlink).
 //!
-//! One request at a time: send, then read until the kernel's ACK (or, for
-//! a dump, `NLMSG_DONE`), checking sequence numbers. Requests are rare and
-//! the kernel answers them synchronously, so the socket is a plain blocking
-//! one; no call waits on anything but the kernel itself.
+//! A request: send, then read until the kernel's ACK (or, for a dump,
+//! `NLMSG_DONE`), checking sequence numbers. Changes go in batches
+//! ([`Kernel::apply_all`]): up to [`BATCH`] requests in one `sendmsg`, each
+//! with its own sequence number and ACK, every ACK read back and a failure
+//! named by its op. The kernel answers synchronously, so the socket is a
+//! plain blocking one; no call waits on anything but the kernel itself,
+//! and the daemon (on its own thread, not a runtime worker) makes them.
 
 use std::num::NonZeroI32;
 
@@ -116,6 +119,70 @@ where
     }
 }
 
+/// Requests sent in one `sendmsg` (about 100 bytes each; their ACKs fit
+/// the socket's default receive buffer many times over).
+pub const BATCH: usize = 256;
+
+/// Sends `msgs` as one buffer, with sequence numbers `first`, `first + 1`,
+/// ..., each asking for an ACK, and reads until every one is answered: one
+/// result per message, in order.
+fn exchange_batch<F>(
+    sock: &Socket,
+    first: u32,
+    family: u16,
+    msgs: Vec<F>,
+) -> Result<Vec<Result<(), Failure>>, Failure>
+where
+    F: GenlFamily + Emitable + ParseableParametrized<[u8], GenlHeader> + std::fmt::Debug,
+{
+    let n = msgs.len();
+    let mut buf = Vec::new();
+    for (i, msg) in msgs.into_iter().enumerate() {
+        let mut genl = GenlMessage::from_payload(msg);
+        genl.set_resolved_family_id(family);
+        let mut nl = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(genl));
+        nl.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        nl.header.sequence_number = first.wrapping_add(i as u32);
+        nl.finalize();
+        let at = buf.len();
+        // Each message starts on a 4-byte boundary (NLMSG_ALIGN).
+        buf.resize(at + nl.buffer_len().next_multiple_of(4), 0);
+        nl.serialize(&mut buf[at..at + nl.buffer_len()]);
+    }
+    sock.send(&buf, 0).map_err(Failure::Io)?;
+    let mut out: Vec<Option<Result<(), Failure>>> = (0..n).map(|_| None).collect();
+    let mut left = n;
+    while left > 0 {
+        let (data, _) = sock.recv_from_full().map_err(Failure::Io)?;
+        let mut at = 0;
+        while at < data.len() {
+            let len = NetlinkBuffer::new_checked(&data[at..])?.length() as usize;
+            if len == 0 || at + len > data.len() {
+                return Err(Failure::Decode(format!(
+                    "message length {len} at offset {at}"
+                )));
+            }
+            let m = NetlinkMessage::<GenlMessage<F>>::deserialize(&data[at..at + len])?;
+            at += len.next_multiple_of(4);
+            let i = m.header.sequence_number.wrapping_sub(first) as usize;
+            let Some(slot) = out.get_mut(i).filter(|s| s.is_none()) else {
+                continue; // an answer to an earlier, abandoned request
+            };
+            if let NetlinkPayload::Error(e) = m.payload {
+                *slot = Some(match e.code.map(NonZeroI32::get) {
+                    None => Ok(()),
+                    Some(code) => Err(Failure::Errno(-code)),
+                });
+                left -= 1;
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(Failure::Decode("no answer".to_owned()))))
+        .collect())
+}
+
 /// The IPVS family's id as the kernel names it now (None: it named none).
 fn family_id(sock: &Socket, seq: u32) -> Result<Option<u16>, Failure> {
     let ask = GenlCtrl {
@@ -188,6 +255,32 @@ impl NetlinkKernel {
                 }
             }
             other => other,
+        }
+    }
+
+    /// One batch of change requests (at most [`BATCH`]); like
+    /// [`NetlinkKernel::request`], an ENOENT looks the family up again and,
+    /// when its id changed, sends the batch once more under it.
+    fn batch(&mut self, msgs: Vec<IpvsMessage>) -> Result<Vec<Result<(), Failure>>, Failure> {
+        let first = self.seq.wrapping_add(1);
+        self.seq = self.seq.wrapping_add(msgs.len() as u32);
+        let results = exchange_batch(&self.sock, first, self.family, msgs.clone())?;
+        if !results.iter().any(|r| matches!(r, Err(Failure::Errno(2)))) {
+            return Ok(results);
+        }
+        self.seq = self.seq.wrapping_add(1);
+        match family_id(&self.sock, self.seq) {
+            Ok(Some(id)) if id != self.family => {
+                tracing::warn!(
+                    "the IPVS netlink family changed id ({} -> {id}): ip_vs was loaded again",
+                    self.family
+                );
+                self.family = id;
+                let first = self.seq.wrapping_add(1);
+                self.seq = self.seq.wrapping_add(msgs.len() as u32);
+                exchange_batch(&self.sock, first, self.family, msgs)
+            }
+            _ => Ok(results),
         }
     }
 
@@ -301,6 +394,41 @@ impl Kernel for NetlinkKernel {
 
     async fn apply(&mut self, op: &Op) -> Result<(), KernelError> {
         self.change(IpvsMessage::of_op(op), || op.to_string())
+    }
+
+    async fn apply_all(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>> {
+        let mut out = Vec::with_capacity(ops.len());
+        for chunk in ops.chunks(BATCH) {
+            let msgs = chunk.iter().map(IpvsMessage::of_op).collect();
+            match self.batch(msgs) {
+                Ok(results) => {
+                    for (op, r) in chunk.iter().zip(results) {
+                        out.push(r.map_err(|e| KernelError::Op {
+                            op: op.to_string(),
+                            reason: match e {
+                                Failure::Errno(1) => {
+                                    "operation not permitted (lvsd needs CAP_NET_ADMIN)".to_owned()
+                                }
+                                e => e.text(),
+                            },
+                        }));
+                    }
+                }
+                // The socket or an answer failed: every op of the batch
+                // is unknown; said as failed (the daemon then re-reads
+                // the table).
+                Err(e) => {
+                    let reason = e.text();
+                    out.extend(chunk.iter().map(|op| {
+                        Err(KernelError::Op {
+                            op: op.to_string(),
+                            reason: reason.clone(),
+                        })
+                    }));
+                }
+            }
+        }
+        out
     }
 
     async fn counters(&mut self) -> Result<CounterRows, KernelError> {
