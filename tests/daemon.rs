@@ -886,3 +886,43 @@ async fn notices_tell_changes_and_nothing_else() {
     assert_eq!(drain(), [(DaemonState::Running, of(&a), Change::Up)]);
     d.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_stops_the_probes_of_the_checks_it_removes() {
+    // Two places in flight, both held by reals that never answer (a 600 s
+    // deadline); a reload replaces them with a healthy real. Their probes
+    // must go with them, or the new real waits ten minutes for a place.
+    let (a, b, c) = (
+        Backend::start().await,
+        Backend::start().await,
+        Backend::start().await,
+    );
+    a.set(0);
+    b.set(0);
+    let hanging = config(&format!(
+        "checkinterval=1\nnegotiatetimeout=600\nquiescent=yes\nvirtual=192.0.2.10:80\n\treal={} gate\n\treal={} gate\n\trequest=\"/health\"\n",
+        a.real(),
+        b.real()
+    ));
+    let opts = RunOptions {
+        max_in_flight: 2,
+        ..RunOptions::default()
+    };
+    let d = Running::start_with(hanging, MemoryKernel::new(), opts);
+    sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        a.hits_since(Instant::now() - Duration::from_secs(3)).len(),
+        1
+    );
+    let healthy = config(&format!(
+        "checkinterval=1\nnegotiatetimeout=600\nquiescent=yes\nvirtual=192.0.2.10:80\n\treal={} gate\n\trequest=\"/health\"\n",
+        c.real()
+    ));
+    assert!(matches!(
+        d.reload(healthy).await,
+        daemon::ReloadOutcome::Applied(_)
+    ));
+    sleep(Duration::from_secs(3)).await;
+    assert_eq!(d.weight(&c.real()), Some(1), "the new real is in");
+    d.stop().await;
+}

@@ -35,6 +35,8 @@ use crate::{Checker, Probe, ProbeError, Step, host_port, io_reason};
 
 /// Redirects followed at most (LWP's default `max_redirect`).
 const MAX_REDIRECTS: usize = 7;
+/// Informational (1xx) answers skipped at most before the answer.
+const MAX_INFORMATIONAL: usize = 16;
 /// The most bytes of status line and headers read.
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -102,6 +104,13 @@ impl HttpOptions {
                         )
                     }));
                 }
+                if self.tls
+                    && !name.starts_with('[')
+                    && name.parse::<IpAddr>().is_err()
+                    && let Err(e) = ServerName::try_from(name.to_owned())
+                {
+                    return Err(bad(&format!("not a name TLS can send (SNI): {e}")));
+                }
                 (name.to_ascii_lowercase(), vh.to_owned())
             }
             None => {
@@ -120,10 +129,18 @@ impl HttpOptions {
         if let Some(c) = self.path.chars().find(char::is_ascii_control) {
             return Err(bad(&format!("control character {c:?} in the path")));
         }
+        // The port the Host header names: a redirect built from it (as
+        // Apache builds them) is to the same site.
+        let named_port = match self.virtualhost.as_deref().and_then(split_port) {
+            Some((_, Some(p))) => p,
+            Some((_, None)) => default_port,
+            None => self.port,
+        };
         Ok(Origin {
             tls: self.tls,
             host,
             port: self.port,
+            named_port,
             header,
         })
     }
@@ -158,6 +175,9 @@ struct Origin {
     host: String,
     /// The port connected to.
     port: u16,
+    /// The port the Host header names (the virtual host's, or the scheme's
+    /// default when it names none; the real's port without one).
+    named_port: u16,
     /// The Host header's value.
     header: String,
 }
@@ -417,8 +437,9 @@ impl Http {
                 }
                 let (host, port) = split_port(authority)?;
                 let default = if self.origin.tls { 443 } else { 80 };
+                let port = port.unwrap_or(default);
                 if !host.eq_ignore_ascii_case(&self.origin.host)
-                    || port.unwrap_or(default) != self.origin.port
+                    || (port != self.origin.port && port != self.origin.named_port)
                 {
                     return None;
                 }
@@ -436,25 +457,35 @@ impl Http {
                 }
             }
         };
-        Some(request_path(&path))
+        Some(request_path(&without_dot_segments(&path)))
     }
 
     /// Reads the status line and headers (skipping 1xx answers) into
     /// `buf`.
     async fn read_head(&self, io: &mut Io, buf: &mut Vec<u8>) -> Result<Head, ProbeError> {
-        let mut from = 0;
+        let mut informational = 0;
         loop {
-            match parse_head(&buf[from..]) {
-                Parsed::Head(mut h) => {
-                    h.body_at += from;
+            match parse_head(buf) {
+                Parsed::Head(h) => {
                     if (100..200).contains(&h.status) {
-                        from = h.body_at;
+                        // Dropped once read: a server sending 1xx answers
+                        // without end costs no memory, and gets a limit.
+                        informational += 1;
+                        if informational > MAX_INFORMATIONAL {
+                            return Err(self.fail(
+                                Step::Exchange,
+                                format!(
+                                    "more than {MAX_INFORMATIONAL} informational (1xx) answers before the answer"
+                                ),
+                            ));
+                        }
+                        buf.drain(..h.body_at);
                         continue;
                     }
                     return Ok(h);
                 }
                 Parsed::Bad(why) => return Err(self.fail(Step::Exchange, why)),
-                Parsed::More if buf.len() - from > MAX_HEAD => {
+                Parsed::More if buf.len() > MAX_HEAD => {
                     return Err(self.fail(
                         Step::Exchange,
                         format!(
@@ -477,12 +508,12 @@ impl Http {
             if n == 0 {
                 return Err(self.fail(
                     Step::Exchange,
-                    if buf.len() == from {
+                    if buf.is_empty() {
                         "the server closed the connection without an answer".to_owned()
                     } else {
                         format!(
                             "the server closed the connection in the middle of the headers (`{}`)",
-                            quote(&buf[from..buf.len().min(from + 60)])
+                            quote(&buf[..buf.len().min(60)])
                         )
                     },
                 ));
@@ -533,12 +564,23 @@ impl Http {
                 return Ok(body);
             }
             raw.reserve(8192);
-            let n = io.read_buf(&mut raw).await.map_err(|e| {
-                self.fail(
-                    crate::io_step(Step::Exchange, &e),
-                    format!("reading the body: {}", io_reason(&e)),
-                )
-            })?;
+            let n = match io.read_buf(&mut raw).await {
+                Ok(n) => n,
+                // A TLS server that closes without close_notify ends a
+                // body that runs to the end of the connection (curl and
+                // LWP take it so too); with a length it is a cut body.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof && framing == Framing::Eof =>
+                {
+                    0
+                }
+                Err(e) => {
+                    return Err(self.fail(
+                        crate::io_step(Step::Exchange, &e),
+                        format!("reading the body: {}", io_reason(&e)),
+                    ));
+                }
+            };
             if n == 0 {
                 return match framing {
                     Framing::Eof => Ok(body),
@@ -550,6 +592,35 @@ impl Http {
             }
         }
     }
+}
+
+/// A path with its `.` and `..` segments resolved (RFC 3986 5.2.4), as a
+/// URL parser leaves it; the query is kept as it is.
+fn without_dot_segments(path: &str) -> String {
+    let (p, query) = match path.find('?') {
+        Some(i) => path.split_at(i),
+        None => (path, ""),
+    };
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = p.split('/').skip(1).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *seg {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}{query}", out.join("/"))
 }
 
 /// The request's bytes.
@@ -824,6 +895,9 @@ mod tests {
         let h = Http::new(o.clone()).unwrap();
         assert_eq!(h.follow("/x", "/a/b").as_deref(), Some("/x"));
         assert_eq!(h.follow("y", "/a/b?c").as_deref(), Some("/a/y"));
+        assert_eq!(h.follow("../ok", "/a/b").as_deref(), Some("/ok"));
+        assert_eq!(h.follow("../../../ok", "/a/b").as_deref(), Some("/ok"));
+        assert_eq!(h.follow("./x/./y/..", "/a/b").as_deref(), Some("/a/x/"));
         assert_eq!(h.follow("?d", "/a/b?c").as_deref(), Some("/a/b?d"));
         assert_eq!(
             h.follow("http://10.0.0.5:8080/z", "/").as_deref(),
@@ -846,6 +920,20 @@ mod tests {
             Some("/z")
         );
         assert_eq!(h.follow("http://10.0.0.5/z", "/"), None);
+        // The virtual host on the real's own port 8080: a redirect built
+        // from the Host header (port 80) is to the same site.
+        let mut o = HttpOptions::get(false, "10.0.0.5".parse().unwrap(), 8080, "/");
+        o.virtualhost = Some("www.example.com".into());
+        let h = Http::new(o).unwrap();
+        assert_eq!(
+            h.follow("http://www.example.com/z", "/").as_deref(),
+            Some("/z")
+        );
+        assert_eq!(
+            h.follow("http://www.example.com:8080/z", "/").as_deref(),
+            Some("/z")
+        );
+        assert_eq!(h.follow("http://www.example.com:81/z", "/"), None);
     }
 
     #[test]
@@ -862,6 +950,14 @@ mod tests {
             o.virtualhost = Some(bad.into());
             assert!(o.url().is_err(), "{bad}");
         }
+        // Over TLS the name is also sent as SNI, which must be a DNS name.
+        o.tls = true;
+        for bad in ["a..b", "-bad-.example"] {
+            o.virtualhost = Some(bad.into());
+            assert!(o.url().is_err(), "{bad}");
+        }
+        o.virtualhost = Some("www.example.com".into());
+        assert!(o.url().is_ok());
     }
 
     #[test]

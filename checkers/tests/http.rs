@@ -43,6 +43,12 @@ fn app() -> Router {
             get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/health")]).into_response() }),
         )
         .route(
+            "/a/b",
+            get(|| async {
+                (StatusCode::FOUND, [(header::LOCATION, "../health")]).into_response()
+            }),
+        )
+        .route(
             "/away",
             // An address reserved for documentation: never followed, never contacted.
             get(|| async {
@@ -62,9 +68,8 @@ async fn http_server() -> SocketAddr {
     addr
 }
 
-/// An HTTPS server with a self-signed certificate for VHOST; records the
-/// SNI name each client sent.
-async fn https_server() -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
+/// A TLS acceptor with a self-signed certificate for VHOST.
+fn acceptor() -> tokio_rustls::TlsAcceptor {
     let cert = rcgen::generate_simple_self_signed(vec![VHOST.to_owned()]).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -72,7 +77,13 @@ async fn https_server() -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
         .with_no_client_auth()
         .with_single_cert(vec![cert.cert.der().clone()], key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// An HTTPS server with a self-signed certificate for VHOST; records the
+/// SNI name each client sent.
+async fn https_server() -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
+    let acceptor = acceptor();
     let l = TcpListener::bind((LOCAL, 0)).await.unwrap();
     let addr = l.local_addr().unwrap();
     let snis = Arc::new(Mutex::new(Vec::new()));
@@ -310,4 +321,55 @@ async fn https_to_a_plain_http_server_is_a_tls_failure() {
     let a = http_server().await;
     let e = probe(opts(true, a, "/health", None)).await.unwrap_err();
     assert_eq!(e.step, Step::Tls, "{e}");
+}
+
+#[tokio::test]
+async fn a_relative_redirect_is_resolved_as_a_url() {
+    let a = http_server().await;
+    probe(opts(false, a, "/a/b", Some("Service Up")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn endless_informational_answers_fail_at_once_and_hold_no_memory() {
+    let l = TcpListener::bind((LOCAL, 0)).await.unwrap();
+    let a = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                while s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_ok() {}
+            });
+        }
+    });
+    let e = probe(opts(false, a, "/", None)).await.unwrap_err();
+    assert_eq!(e.step, Step::Exchange, "{e}");
+    assert!(e.reason.contains("more than 16 informational"), "{e}");
+}
+
+#[tokio::test]
+async fn an_https_body_ended_by_a_close_without_close_notify_is_whole() {
+    // As many servers do (and curl accepts): HTTP/1.0, no Content-Length,
+    // the TCP connection closed without TLS's close_notify.
+    let acceptor = acceptor();
+    let l = TcpListener::bind((LOCAL, 0)).await.unwrap();
+    let a = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = [0u8; 4096];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls.write_all(b"HTTP/1.0 200 OK\r\n\r\nService Up").await;
+                let _ = tls.flush().await;
+                // Dropped: the TCP connection closes, no close_notify.
+            });
+        }
+    });
+    probe(opts(true, a, "/", Some("Service Up"))).await.unwrap();
 }

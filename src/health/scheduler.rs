@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use checkers::{Checker, Connect, Http, HttpOptions, IcmpSockets, Ping, ProbeError};
 use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -392,6 +393,7 @@ impl Scheduler {
                             interval: c.interval,
                             seed,
                             since_negotiate: u32::MAX,
+                            running: None,
                         },
                         first_offset(c),
                     ));
@@ -464,6 +466,13 @@ pub const MAX_PENDING: usize = 8192;
 /// clock (a year).
 const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// How often the room's loop goes round at least while probes are in
+/// flight.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A gap in the room's loop this long is a stall (see [`Room::note_stall`]).
+pub const STALL: Duration = Duration::from_millis(500);
+
 /// Checks added to and removed from the room.
 struct Command {
     /// New checks: id, slot, when in its first interval it first runs.
@@ -482,6 +491,9 @@ struct Slot {
     seed: u64,
     /// Good connects since the last negotiate probe (MAX: negotiate next).
     since_negotiate: u32,
+    /// Its probe in flight: aborted when the check goes (a reload), so a
+    /// removed check's hanging probe frees its place at once.
+    running: Option<AbortHandle>,
 }
 
 /// A probe that finished: its check, whether it negotiated, when it
@@ -496,8 +508,13 @@ struct Room {
     due: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Due checks waiting for a place in flight.
     waiting: VecDeque<usize>,
-    in_flight: FuturesUnordered<Pin<Box<dyn Future<Output = Finished> + Send>>>,
+    in_flight: FuturesUnordered<Pin<Box<dyn Future<Output = Option<Finished>> + Send>>>,
     max_in_flight: usize,
+    /// When the loop last went round (see [`STALL`]).
+    last_loop: Instant,
+    /// When the room last found it had not run for [`STALL`] or more: a
+    /// probe started before then that ran out of time is not counted.
+    stalled_at: Option<Instant>,
     /// Results not yet sent, and when they go.
     pending: Vec<Outcome>,
     tx: mpsc::Sender<Vec<Outcome>>,
@@ -511,6 +528,8 @@ impl Room {
             waiting: VecDeque::new(),
             in_flight: FuturesUnordered::new(),
             max_in_flight: max_in_flight.max(1),
+            last_loop: Instant::now(),
+            stalled_at: None,
             pending: Vec::new(),
             tx,
         }
@@ -519,8 +538,14 @@ impl Room {
     async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Command>) {
         let mut send_at: Option<Instant> = None;
         let mut last_sent: Option<Instant> = None;
+        // While probes are in flight the loop goes round at least this
+        // often, so a longer gap means the room did not run.
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let now = Instant::now();
+            self.note_stall(now);
+            self.last_loop = now;
             while let Some(&Reverse((at, id))) = self.due.peek() {
                 if at > now {
                     break;
@@ -545,6 +570,9 @@ impl Room {
                     None => return,
                 },
                 Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    let Some(done) = done else {
+                        continue; // aborted: its check is gone
+                    };
                     if self.finish(done) && send_at.is_none() {
                         // At once after a quiet spell; else one batch per BATCH.
                         let now = Instant::now();
@@ -563,13 +591,20 @@ impl Room {
                     Err(_) => return,
                 },
                 () = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {}
+                _ = tick.tick(), if !self.in_flight.is_empty() => {}
             }
         }
     }
 
     fn apply(&mut self, c: Command) {
         for id in c.gone {
-            self.slots.remove(&id);
+            if let Some(Slot {
+                running: Some(probe),
+                ..
+            }) = self.slots.remove(&id)
+            {
+                probe.abort();
+            }
         }
         let now = Instant::now();
         for (id, slot, first) in c.add {
@@ -577,6 +612,22 @@ impl Room {
             self.due
                 .push(Reverse((now.checked_add(first).unwrap_or(now + FAR), id)));
         }
+    }
+
+    /// Notes a stall: the loop has not gone round for [`STALL`] although
+    /// it should have every [`TICK`] while probes are in flight (SIGSTOP,
+    /// a suspended machine, a starved CPU). The deadlines of the probes in
+    /// flight ran out while their answers could not be read.
+    fn note_stall(&mut self, now: Instant) {
+        let gap = now.saturating_duration_since(self.last_loop);
+        if gap >= STALL && !self.in_flight.is_empty() {
+            tracing::warn!(
+                "the checks did not run for {:.1} s (lvsd stopped or starved of CPU): probes that ran out of time meanwhile are not counted against their reals",
+                gap.as_secs_f64()
+            );
+            self.stalled_at = Some(now);
+        }
+        self.last_loop = now;
     }
 
     /// Starts a probe of check `id`.
@@ -596,20 +647,45 @@ impl Room {
         let checker = Arc::clone(&ready.checker);
         let deadline = ready.deadline;
         let started = Instant::now();
-        self.in_flight.push(Box::pin(async move {
-            let result = checkers::run_probe(checker, deadline).await;
-            (id, negotiate, started, result)
-        }));
+        let (abort, registration) = AbortHandle::new_pair();
+        if let Some(slot) = self.slots.get_mut(&id) {
+            slot.running = Some(abort);
+        }
+        let probe = Abortable::new(
+            async move {
+                let result = checkers::run_probe(checker, deadline).await;
+                (id, negotiate, started, result)
+            },
+            registration,
+        );
+        self.in_flight
+            .push(Box::pin(async move { probe.await.ok() }));
     }
 
     /// A probe finished: its check's next run is set and its result kept
     /// for the daemon. False when its check is gone (the result is not
     /// sent).
-    fn finish(&mut self, (id, negotiated, started, result): Finished) -> bool {
-        let took = started.elapsed();
+    fn finish(&mut self, (id, negotiated, started, mut result): Finished) -> bool {
+        let now = Instant::now();
+        let took = now.saturating_duration_since(started);
+        self.note_stall(now);
+        if let Err(e) = &result
+            && e.step == checkers::Step::Deadline
+            && self.stalled_at.is_some_and(|at| started < at)
+        {
+            result = Err(ProbeError {
+                subject: e.subject.clone(),
+                step: checkers::Step::Local,
+                reason: format!(
+                    "{}, but lvsd itself did not run meanwhile (stopped or starved of CPU): not counted",
+                    e.reason
+                ),
+            });
+        }
         let Some(slot) = self.slots.get_mut(&id) else {
             return false;
         };
+        slot.running = None;
         slot.since_negotiate = match (&result, negotiated) {
             (Err(_), _) => u32::MAX,
             (Ok(()), true) => 0,
