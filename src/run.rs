@@ -35,6 +35,15 @@ pub fn run(
         |n| n.to_string_lossy().into_owned(),
     );
     crate::logs::init(log_target.clone(), cfgname);
+    // Probes in flight at once: half the open files lvsd may have, at
+    // least 1,024 (reals that hang hold a place for their whole deadline,
+    // and the others wait behind them).
+    let max_in_flight = match &open_files {
+        Ok((soft, _)) => usize::try_from(*soft / 2)
+            .unwrap_or(1024)
+            .clamp(1024, 32_768),
+        Err(_) => 1024,
+    };
     match open_files {
         Ok((soft, _)) if soft < 4096 => tracing::warn!(
             "only {soft} open files allowed (the hard limit): probes of many reals may run short; raise LimitNOFILE"
@@ -221,6 +230,7 @@ pub fn run(
             ready: Some(ready),
             without_ipvs,
             rooms: check_rooms(),
+            max_in_flight,
             ..RunOptions::default()
         };
         let result = match kernel {
