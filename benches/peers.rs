@@ -574,6 +574,17 @@ fn tee(
 
 fn peer_bench(s: &Settings, row: &Row) -> Result<Vec<PeerResult>> {
     let out = s.out.join(row.name);
+    // Fresh run directories: run-peer-bench empties each but not its
+    // ipvs/ subdirectory, and an IPVS log left by an earlier run shows
+    // every real up at once (a converge time of 0).
+    if let Ok(entries) = fs::read_dir(&out) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with("-qyes") || name.ends_with("-qno") {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
     fs::create_dir_all(&out)?;
     let results = out.join("results.json");
     let _ = fs::remove_file(&results);

@@ -286,16 +286,17 @@ pub async fn run_with<K: Kernel>(
     mut inbox: Inbox,
 ) -> Result<(), DaemonError> {
     let plan = Plan::of(&cfg);
-    // The checks start first: their first round is spread over an
-    // interval from now, and programming a big table at start (37,298
-    // reals: a second) does not delay it. Results wait in the channel.
-    let (probe_tx, mut probes) = mpsc::channel(64);
-    let mut scheduler = Scheduler::start(&plan.checks, probe_tx, opts.max_in_flight, opts.rooms)
-        .map_err(DaemonError::Checker)?;
     let mut d = Daemon::start(cfg, plan, kernel, &opts).await?;
     if let Some(r) = &opts.ready {
         r.notify_one();
     }
+    // The checks start once the table is programmed: starting them while
+    // 10,000 reals are added and logged (tried) overloaded a 2-core
+    // director enough that first probes missed their deadline, and the
+    // flapping that followed kept it overloaded.
+    let (probe_tx, mut probes) = mpsc::channel(64);
+    let mut scheduler = Scheduler::start(&d.plan.checks, probe_tx, opts.max_in_flight, opts.rooms)
+        .map_err(DaemonError::Checker)?;
     d.slot = slots(scheduler.ids());
     trim_heap();
     tracing::info!(

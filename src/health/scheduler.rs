@@ -102,6 +102,14 @@ pub fn rooms_for(checks: &[Arc<Check>]) -> usize {
 }
 
 /// Runs `room` on a thread of its own.
+///
+/// The room is one task doing every probe's I/O, so tokio's cooperative
+/// budget (128 operations a poll) ran out in it all the time; a probe
+/// whose read was then refused for the budget could see its deadline
+/// fire first (`tokio::time::timeout` polls the deadline past the
+/// budget): 10,000 reals a second got bursts of hundreds of healthy reals
+/// "down: no answer within 1s". The room runs unconstrained: it yields
+/// whenever nothing is ready, which is the only fairness its thread needs.
 fn on_thread(i: usize, room: Room, rx: mpsc::UnboundedReceiver<Command>) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -110,7 +118,7 @@ fn on_thread(i: usize, room: Room, rx: mpsc::UnboundedReceiver<Command>) -> std:
         .name(format!("lvsd-checks-{i}"))
         .spawn(move || {
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                rt.block_on(room.run(rx));
+                rt.block_on(tokio::task::unconstrained(room.run(rx)));
             }));
             if ran.is_err() {
                 // A bug in the room itself (a checker's panic is a failed
@@ -340,7 +348,7 @@ impl Scheduler {
             let (cmds, rx) = mpsc::unbounded_channel();
             let room = Room::new(per_room, tx.clone());
             let task = match rooms {
-                Rooms::Here => Some(tokio::spawn(room.run(rx))),
+                Rooms::Here => Some(tokio::spawn(tokio::task::unconstrained(room.run(rx)))),
                 Rooms::Threads(_) => match on_thread(i, room, rx) {
                     Ok(()) => None,
                     Err(e) => {
