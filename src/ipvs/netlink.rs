@@ -76,6 +76,28 @@ impl From<DecodeError> for Failure {
     }
 }
 
+/// The netlink messages of one datagram, in order.
+fn messages<F>(data: &[u8]) -> Result<Vec<NetlinkMessage<GenlMessage<F>>>, Failure>
+where
+    F: GenlFamily + Emitable + ParseableParametrized<[u8], GenlHeader> + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        let len = NetlinkBuffer::new_checked(&data[at..])?.length() as usize;
+        if len == 0 || at + len > data.len() {
+            return Err(Failure::Decode(format!(
+                "message length {len} at offset {at}"
+            )));
+        }
+        out.push(NetlinkMessage::<GenlMessage<F>>::deserialize(
+            &data[at..at + len],
+        )?);
+        at += len.next_multiple_of(4);
+    }
+    Ok(out)
+}
+
 fn exchange<F>(sock: &Socket, seq: u32, family: u16, msg: F, dump: bool) -> Result<Vec<F>, Failure>
 where
     F: GenlFamily + Emitable + ParseableParametrized<[u8], GenlHeader> + std::fmt::Debug,
@@ -92,16 +114,7 @@ where
     let mut out = Vec::new();
     loop {
         let (data, _) = sock.recv_from_full().map_err(Failure::Io)?;
-        let mut at = 0;
-        while at < data.len() {
-            let len = NetlinkBuffer::new_checked(&data[at..])?.length() as usize;
-            if len == 0 || at + len > data.len() {
-                return Err(Failure::Decode(format!(
-                    "message length {len} at offset {at}"
-                )));
-            }
-            let m = NetlinkMessage::<GenlMessage<F>>::deserialize(&data[at..at + len])?;
-            at += len.next_multiple_of(4);
+        for m in messages::<F>(&data)? {
             if m.header.sequence_number != seq {
                 continue; // an answer to an earlier, abandoned request
             }
@@ -154,16 +167,7 @@ where
     let mut left = n;
     while left > 0 {
         let (data, _) = sock.recv_from_full().map_err(Failure::Io)?;
-        let mut at = 0;
-        while at < data.len() {
-            let len = NetlinkBuffer::new_checked(&data[at..])?.length() as usize;
-            if len == 0 || at + len > data.len() {
-                return Err(Failure::Decode(format!(
-                    "message length {len} at offset {at}"
-                )));
-            }
-            let m = NetlinkMessage::<GenlMessage<F>>::deserialize(&data[at..at + len])?;
-            at += len.next_multiple_of(4);
+        for m in messages::<F>(&data)? {
             let i = m.header.sequence_number.wrapping_sub(first) as usize;
             let Some(slot) = out.get_mut(i).filter(|s| s.is_none()) else {
                 continue; // an answer to an earlier, abandoned request
