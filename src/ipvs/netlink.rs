@@ -243,22 +243,28 @@ impl NetlinkKernel {
             // ENOENT: perhaps ip_vs was unloaded and loaded again, and the
             // kernel gave the family a new id: looked up again, and the
             // request made once more under it.
-            Err(Failure::Errno(2)) => {
+            Err(Failure::Errno(2)) if self.family_moved() => {
                 self.seq = self.seq.wrapping_add(1);
-                match family_id(&self.sock, self.seq) {
-                    Ok(Some(id)) if id != self.family => {
-                        tracing::warn!(
-                            "the IPVS netlink family changed id ({} -> {id}): ip_vs was loaded again",
-                            self.family
-                        );
-                        self.family = id;
-                        self.seq = self.seq.wrapping_add(1);
-                        exchange(&self.sock, self.seq, self.family, msg, dump)
-                    }
-                    _ => Err(Failure::Errno(2)),
-                }
+                exchange(&self.sock, self.seq, self.family, msg, dump)
             }
             other => other,
+        }
+    }
+
+    /// After an ENOENT: whether the IPVS family has a new id (ip_vs was
+    /// loaded again), now taken.
+    fn family_moved(&mut self) -> bool {
+        self.seq = self.seq.wrapping_add(1);
+        match family_id(&self.sock, self.seq) {
+            Ok(Some(id)) if id != self.family => {
+                tracing::warn!(
+                    "the IPVS netlink family changed id ({} -> {id}): ip_vs was loaded again",
+                    self.family
+                );
+                self.family = id;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -269,23 +275,12 @@ impl NetlinkKernel {
         let first = self.seq.wrapping_add(1);
         self.seq = self.seq.wrapping_add(msgs.len() as u32);
         let results = exchange_batch(&self.sock, first, self.family, msgs.clone())?;
-        if !results.iter().any(|r| matches!(r, Err(Failure::Errno(2)))) {
+        if !results.iter().any(|r| matches!(r, Err(Failure::Errno(2)))) || !self.family_moved() {
             return Ok(results);
         }
-        self.seq = self.seq.wrapping_add(1);
-        match family_id(&self.sock, self.seq) {
-            Ok(Some(id)) if id != self.family => {
-                tracing::warn!(
-                    "the IPVS netlink family changed id ({} -> {id}): ip_vs was loaded again",
-                    self.family
-                );
-                self.family = id;
-                let first = self.seq.wrapping_add(1);
-                self.seq = self.seq.wrapping_add(msgs.len() as u32);
-                exchange_batch(&self.sock, first, self.family, msgs)
-            }
-            _ => Ok(results),
-        }
+        let first = self.seq.wrapping_add(1);
+        self.seq = self.seq.wrapping_add(msgs.len() as u32);
+        exchange_batch(&self.sock, first, self.family, msgs)
     }
 
     fn read_table(&mut self) -> Result<(Table, CounterRows), Failure> {
