@@ -50,6 +50,9 @@ fn main() {
     inside(n);
 }
 
+/// The op of a batched row for destination `i`.
+type MakeOp = fn(ServiceKey, usize) -> Op;
+
 fn dest(i: usize, weight: u32) -> Destination {
     // 10.100.0.0/16 and up: N distinct real addresses.
     let i = u32::try_from(i).unwrap();
@@ -113,39 +116,28 @@ fn inside(n: usize) {
         let s = secs(t.elapsed());
         rows.push((format!("lvsd netlink: edit {n} weights"), n, s, s));
         // As the daemon reconciles: batched (Kernel::apply_all).
-        let ops: Vec<Op> = (0..n).map(|i| Op::EditDest(key, dest(i, 5))).collect();
-        let t = Instant::now();
-        let results = k.apply_all(&ops).await;
-        let s = secs(t.elapsed());
-        assert!(results.iter().all(Result::is_ok));
-        rows.push((
-            format!("lvsd netlink, batched ({BATCH} a sendmsg): edit {n} weights"),
-            n,
-            s,
-            s,
-        ));
-        let ops: Vec<Op> = (0..n).map(|i| Op::DelDest(key, dest(i, 5))).collect();
-        let t = Instant::now();
-        let results = k.apply_all(&ops).await;
-        let s = secs(t.elapsed());
-        assert!(results.iter().all(Result::is_ok));
-        rows.push((
-            format!("lvsd netlink, batched: delete {n} destinations"),
-            n,
-            s,
-            s,
-        ));
-        let ops: Vec<Op> = (0..n).map(|i| Op::AddDest(key, dest(i, 2))).collect();
-        let t = Instant::now();
-        let results = k.apply_all(&ops).await;
-        let s = secs(t.elapsed());
-        assert!(results.iter().all(Result::is_ok));
-        rows.push((
-            format!("lvsd netlink, batched: add {n} destinations"),
-            n,
-            s,
-            s,
-        ));
+        let batched: [(String, MakeOp); 3] = [
+            (
+                format!("lvsd netlink, batched ({BATCH} a sendmsg): edit {n} weights"),
+                |key, i| Op::EditDest(key, dest(i, 5)),
+            ),
+            (
+                format!("lvsd netlink, batched: delete {n} destinations"),
+                |key, i| Op::DelDest(key, dest(i, 5)),
+            ),
+            (
+                format!("lvsd netlink, batched: add {n} destinations"),
+                |key, i| Op::AddDest(key, dest(i, 2)),
+            ),
+        ];
+        for (what, op) in batched {
+            let ops: Vec<Op> = (0..n).map(|i| op(key, i)).collect();
+            let t = Instant::now();
+            let results = k.apply_all(&ops).await;
+            let s = secs(t.elapsed());
+            assert!(results.iter().all(Result::is_ok));
+            rows.push((what, n, s, s));
+        }
         // A failed op in the middle of a batch is named, and the others
         // are carried out: a second add of destination 0 fails (exists).
         let ops = [

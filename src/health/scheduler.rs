@@ -553,7 +553,6 @@ impl Room {
         loop {
             let now = Instant::now();
             self.note_stall(now);
-            self.last_loop = now;
             while let Some(&Reverse((at, id))) = self.due.peek() {
                 if at > now {
                     break;
