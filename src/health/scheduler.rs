@@ -1,11 +1,16 @@
 //! The check room: every check's timer and probe, in one task.
 //!
-//! - Each check first runs at a fixed offset within its first interval (a
-//!   hash of the check), so 10,000 checks spread over the interval instead
-//!   of firing in the same millisecond; later rounds start `interval` after
-//!   the previous start, ±5% jitter, so a probe that takes long does not
-//!   stretch the period (ldirectord's period is interval + every check's
-//!   duration).
+//! - Each check has a fixed phase within its interval (a hash of the
+//!   check), so 10,000 checks spread over the interval instead of firing
+//!   in the same millisecond; rounds start `interval` after the previous
+//!   start, ±5% jitter, so a probe that takes long does not stretch the
+//!   period (ldirectord's period is interval + every check's duration).
+//! - The first round is quicker: checks new to the room (at start, or
+//!   added by a reload) first run within [`first_window`], the time
+//!   [`FIRST_ROUND_RATE`] probes a second take for them all (a few reals:
+//!   at once, as ldirectord checks at start; 37,298 reals: in under 2 s
+//!   instead of 5), then move to their phase (the next one at least half
+//!   an interval later).
 //! - The deadline is enforced by [`checkers::run_probe`], outside the
 //!   checker, so a real that hangs costs its own probe its deadline and
 //!   nothing else; a checker that panics is a failed probe.
@@ -321,11 +326,21 @@ fn hash_of(c: &Check) -> u64 {
     h.finish()
 }
 
-/// When, within its first interval, a check first runs: a fixed point
-/// derived from the check itself, so checks spread evenly and a restart
-/// keeps each one's phase.
-pub fn first_offset(c: &Check) -> Duration {
+/// A check's phase: the fixed point within its interval, derived from
+/// the check itself, at which it runs, so checks spread evenly and a
+/// restart keeps each one's phase.
+pub fn phase(c: &Check) -> Duration {
     c.interval.mul_f64(fraction(hash_of(c)))
+}
+
+/// How fast a first round goes at most: new checks start at this rate
+/// (spread over [`first_window`]) rather than over a whole interval.
+pub const FIRST_ROUND_RATE: f64 = 20_000.0;
+
+/// The time within which `new` checks new to the room all first run:
+/// what [`FIRST_ROUND_RATE`] needs for them, never more than an interval.
+pub fn first_window(interval: Duration, new: usize) -> Duration {
+    interval.min(Duration::from_secs_f64(new as f64 / FIRST_ROUND_RATE))
 }
 
 impl Scheduler {
@@ -402,8 +417,8 @@ impl Scheduler {
                             seed,
                             since_negotiate: u32::MAX,
                             running: None,
+                            phase_at: None,
                         },
-                        first_offset(c),
                     ));
                 }
             }
@@ -419,9 +434,16 @@ impl Scheduler {
             kept
         });
         let mut add = Vec::with_capacity(new.len());
-        for (id, c, slot, first) in new {
+        let count = new.len();
+        for (id, c, slot) in new {
+            let f = fraction(hash_of(&c));
+            add.push(Added {
+                id,
+                first: first_window(c.interval, count).mul_f64(f),
+                phase: c.interval.mul_f64(f),
+                slot,
+            });
             self.checks.insert(id, c);
-            add.push((id, slot, first));
         }
         // Each check lives in the room its id picks.
         let n = self.rooms.len();
@@ -432,7 +454,7 @@ impl Scheduler {
             })
             .collect();
         for a in add {
-            cmds[a.0 % n].add.push(a);
+            cmds[a.id % n].add.push(a);
         }
         for g in gone {
             cmds[g % n].gone.push(g);
@@ -474,6 +496,10 @@ pub const MAX_PENDING: usize = 8192;
 /// clock (a year).
 const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// How much earlier than due a check may start, with others that are due
+/// (at 1,000 probes a second about five share a wakeup of the room).
+pub const EARLY: Duration = Duration::from_millis(5);
+
 /// How often the room's loop goes round at least while probes are in
 /// flight.
 const TICK: Duration = Duration::from_millis(100);
@@ -483,10 +509,20 @@ pub const STALL: Duration = Duration::from_millis(500);
 
 /// Checks added to and removed from the room.
 struct Command {
-    /// New checks: id, slot, when in its first interval it first runs.
-    add: Vec<(usize, Slot, Duration)>,
+    /// New checks.
+    add: Vec<Added>,
     /// Ids of checks stopped.
     gone: Vec<usize>,
+}
+
+/// A check new to the room.
+struct Added {
+    id: usize,
+    slot: Slot,
+    /// When it first runs, from now.
+    first: Duration,
+    /// Its phase, from now: where its rounds go after the first.
+    phase: Duration,
 }
 
 /// One check in the room.
@@ -502,6 +538,24 @@ struct Slot {
     /// Its probe in flight: aborted when the check goes (a reload), so a
     /// removed check's hanging probe frees its place at once.
     running: Option<AbortHandle>,
+    /// Until its first probe ends: when its phase falls (see
+    /// [`Slot::after_first`]).
+    phase_at: Option<Instant>,
+}
+
+impl Slot {
+    /// When a check whose first probe started at `started` runs next: at
+    /// its phase, the first one at least half an interval after that
+    /// start; `None` when the first probe waited so long that the phase
+    /// is past (the usual next round then).
+    fn after_first(&self, phase_at: Instant, started: Instant) -> Option<Instant> {
+        let soonest = started.checked_add(self.interval / 2)?;
+        if phase_at >= soonest {
+            return Some(phase_at);
+        }
+        let next = phase_at.checked_add(self.interval)?;
+        (next >= soonest).then_some(next)
+    }
 }
 
 /// A probe that finished: its check, whether it negotiated, when it
@@ -554,7 +608,9 @@ impl Room {
             let now = Instant::now();
             self.note_stall(now);
             while let Some(&Reverse((at, id))) = self.due.peek() {
-                if at > now {
+                // Checks due within EARLY start with the first: one wakeup
+                // for a few probes rather than one each.
+                if at > now + EARLY {
                     break;
                 }
                 self.due.pop();
@@ -614,7 +670,14 @@ impl Room {
             }
         }
         let now = Instant::now();
-        for (id, slot, first) in c.add {
+        for Added {
+            id,
+            mut slot,
+            first,
+            phase,
+        } in c.add
+        {
+            slot.phase_at = now.checked_add(phase);
             self.slots.insert(id, slot);
             self.due
                 .push(Reverse((now.checked_add(first).unwrap_or(now + FAR), id)));
@@ -704,11 +767,18 @@ impl Room {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let jitter = slot.interval.mul_f64(0.1 * fraction(slot.seed));
+        let first = slot
+            .phase_at
+            .take()
+            .and_then(|at| slot.after_first(at, started));
         // Checked: an absurd interval (years) must not panic the room, which
         // holds every check; such a check waits a year.
-        let next = started
-            .checked_add(slot.interval.saturating_add(jitter))
-            .and_then(|t| t.checked_sub(slot.interval / 20))
+        let next = first
+            .or_else(|| {
+                started
+                    .checked_add(slot.interval.saturating_add(jitter))
+                    .and_then(|t| t.checked_sub(slot.interval / 20))
+            })
             .unwrap_or_else(|| started + FAR)
             .max(Instant::now());
         self.due.push(Reverse((next, id)));
@@ -725,6 +795,110 @@ impl Room {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn connect_check(port: u16, interval: Duration) -> Check {
+        Check {
+            probe: Probe {
+                spec: ProbeSpec::Connect {
+                    addr: "127.0.0.1".parse().unwrap(),
+                    port,
+                },
+                deadline: Duration::from_secs(1),
+            },
+            negotiate_every: None,
+            interval,
+            failurecount: 1,
+            risecount: 1,
+        }
+    }
+
+    #[test]
+    fn a_first_round_is_as_quick_as_its_rate_allows_and_never_longer_than_an_interval() {
+        let i = Duration::from_secs(5);
+        assert_eq!(first_window(i, 3), Duration::from_micros(150));
+        assert_eq!(first_window(i, 37_298), Duration::from_secs_f64(1.8649));
+        assert_eq!(first_window(i, 1_000_000), i);
+    }
+
+    #[test]
+    fn after_the_first_probe_a_check_moves_to_its_phase_at_least_half_an_interval_on() {
+        let slot = |interval| Slot {
+            probe: build(&connect_check(1, interval).probe, &IcmpSockets::new()).unwrap(),
+            negotiate: None,
+            interval,
+            seed: 0,
+            since_negotiate: 0,
+            running: None,
+            phase_at: None,
+        };
+        let s = slot(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        // Phase 8 s, first probe at 1 s: the phase is 7 s on.
+        assert_eq!(s.after_first(at(8_000), at(1_000)), Some(at(8_000)));
+        // Phase 3 s, first probe at 0.1 s: 2.9 s is too soon, 12.9 s it is.
+        assert_eq!(s.after_first(at(3_000), at(100)), Some(at(13_000)));
+        // The first probe waited past its phase and the next one: the
+        // usual round instead.
+        assert_eq!(s.after_first(at(3_000), at(9_000)), None);
+    }
+
+    /// The room on the test's runtime, real time: three checks with a 2 s
+    /// interval start within milliseconds (ldirectord checks every real at
+    /// start), then each runs at its phase.
+    #[tokio::test]
+    async fn new_checks_run_at_once_then_at_their_phase() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let i = Duration::from_secs(2);
+        let checks: Vec<Arc<Check>> = (0..3u32)
+            .map(|n| {
+                let mut c = connect_check(port, i);
+                c.failurecount = n + 1; // three different checks
+                Arc::new(c)
+            })
+            .collect();
+        let (tx, mut rx) = mpsc::channel(16);
+        let t0 = Instant::now();
+        let s = Scheduler::start(&checks, tx, 64, Rooms::Here).unwrap();
+        let ids = s.ids().to_vec();
+        let mut starts: HashMap<usize, Vec<Instant>> = HashMap::new();
+        while starts.values().map(Vec::len).sum::<usize>() < 6 {
+            let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("probes within 10 s")
+                .expect("the room runs");
+            for o in batch {
+                assert!(o.result.is_ok(), "{:?}", o.result);
+                let v = starts.entry(o.check).or_default();
+                if v.len() < 2 {
+                    v.push(o.started);
+                }
+            }
+        }
+        drop(s);
+        for (id, c) in ids.into_iter().zip(&checks) {
+            let v = &starts[&id];
+            let first = v[0] - t0;
+            assert!(
+                first < Duration::from_millis(100),
+                "first probe {first:?} after start"
+            );
+            let gap = v[1] - v[0];
+            assert!(
+                gap >= i / 2 && gap < i * 3 / 2,
+                "second probe {gap:?} after the first"
+            );
+            // At its phase (or a whole interval later), to the millisecond
+            // the runtime's timer keeps.
+            let at = (v[1] - t0).as_secs_f64() % i.as_secs_f64();
+            let want = phase(c).as_secs_f64();
+            let off = (at - want).abs();
+            let off = off.min(i.as_secs_f64() - off);
+            assert!(off < 0.05, "second probe at phase {at}, want {want}");
+        }
+        drop(listener);
+    }
 
     #[test]
     fn ten_thousand_checks_spread_over_their_interval() {
@@ -743,7 +917,7 @@ mod tests {
                 failurecount: 1,
                 risecount: 1,
             };
-            let off = first_offset(&c);
+            let off = phase(&c);
             assert!(off < c.interval);
             per_ms[off.as_millis() as usize] += 1;
         }
