@@ -936,3 +936,64 @@ fn a_file_where_the_control_socket_goes_is_left_alone() {
     d.stop();
     assert_eq!(std::fs::read_to_string(&sock).unwrap(), "precious\n");
 }
+
+/// A start that builds a big table logs the first ops one by one and the
+/// rest in one line; the ops themselves all happen.
+#[test]
+fn a_big_table_is_logged_as_its_first_hundred_ops_and_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("ldirectord.cf");
+    let mut text = "virtual=192.0.2.10:80\n\tchecktype=on\n".to_owned();
+    for i in 0..150 {
+        text.push_str(&format!("\treal=198.51.100.{}:80 gate\n", i + 1));
+    }
+    std::fs::write(&cf, text).unwrap();
+    let ops = dir.path().join("ops.jsonl");
+    let mut child = lvsd()
+        .args(["run", "--dry-run", "--ops-log"])
+        .arg(&ops)
+        .arg("--control")
+        .arg(dir.path().join("control.sock"))
+        .arg(&cf)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::fs::read_to_string(&ops)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 151
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "151 ops in 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let one_by_one = log.lines().filter(|l| l.contains("ipvsadm -a ")).count();
+    assert_eq!(one_by_one, 99, "{log}");
+    assert!(log.contains("ipvsadm -A -t 192.0.2.10:80"), "{log}");
+    assert!(
+        log.contains("and 51 more op(s) applied: 51 add-dest (each at log level debug)"),
+        "{log}"
+    );
+    let kinds = std::fs::read_to_string(&ops).unwrap();
+    assert_eq!(
+        kinds.lines().filter(|l| l.contains("\"add-dest\"")).count(),
+        150
+    );
+}

@@ -404,7 +404,10 @@ impl Table {
     /// Carries out one op as the kernel would, with the kernel's refusals
     /// (adding what exists, changing what does not).
     pub fn apply(&mut self, op: &Op) -> Result<(), &'static str> {
-        let find = |t: &mut Table, k: &ServiceKey| t.services.iter().position(|(s, _)| s.key == *k);
+        // From the end: a table being built (a start, a big reload) adds
+        // each service's destinations right after the service.
+        let find =
+            |t: &mut Table, k: &ServiceKey| t.services.iter().rposition(|(s, _)| s.key == *k);
         match op {
             Op::AddService(s) => match find(self, &s.key) {
                 Some(_) => Err("service already exists"),
