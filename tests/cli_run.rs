@@ -948,18 +948,9 @@ fn a_big_table_is_logged_as_its_first_hundred_ops_and_a_count() {
         text.push_str(&format!("\treal=198.51.100.{}:80 gate\n", i + 1));
     }
     std::fs::write(&cf, text).unwrap();
-    let ops = dir.path().join("ops.jsonl");
-    let mut child = lvsd()
-        .args(["run", "--dry-run", "--ops-log"])
-        .arg(&ops)
-        .arg("--control")
-        .arg(dir.path().join("control.sock"))
-        .arg(&cf)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let d = Dry::spawn(dir.path(), &[&cf]);
     let start = Instant::now();
-    while std::fs::read_to_string(&ops)
+    while std::fs::read_to_string(&d.ops)
         .unwrap_or_default()
         .lines()
         .count()
@@ -968,22 +959,9 @@ fn a_big_table_is_logged_as_its_first_hundred_ops_and_a_count() {
         assert!(start.elapsed() < Duration::from_secs(10), "151 ops in 10 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(child.wait().unwrap().success());
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let (ops, log) = (d.ops.clone(), d.log.clone());
+    d.stop();
+    let log = std::fs::read_to_string(log).unwrap();
     let one_by_one = log.lines().filter(|l| l.contains("ipvsadm -a ")).count();
     assert_eq!(one_by_one, 99, "{log}");
     assert!(log.contains("ipvsadm -A -t 192.0.2.10:80"), "{log}");

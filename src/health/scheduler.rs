@@ -571,6 +571,10 @@ impl Slot {
 /// started, its result.
 type Finished = (usize, bool, Instant, Result<(), ProbeError>);
 
+/// A probe in flight: whether it is a first round's, and what it found
+/// (`None`: aborted, its check is gone).
+type InFlight = Pin<Box<dyn Future<Output = (bool, Option<Finished>)> + Send>>;
+
 /// The room: every check's slot, the timers and the probes in flight.
 struct Room {
     slots: HashMap<usize, Slot>,
@@ -581,9 +585,7 @@ struct Room {
     waiting: VecDeque<usize>,
     /// Due checks in their first round waiting (see [`FIRST_IN_FLIGHT`]).
     waiting_first: VecDeque<usize>,
-    /// Each probe in flight: whether it is a first round's, and what it
-    /// found (`None`: aborted, its check is gone).
-    in_flight: FuturesUnordered<Pin<Box<dyn Future<Output = (bool, Option<Finished>)> + Send>>>,
+    in_flight: FuturesUnordered<InFlight>,
     max_in_flight: usize,
     /// First rounds' probes in flight.
     first_in_flight: usize,
