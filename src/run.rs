@@ -35,13 +35,12 @@ pub fn run(
         |n| n.to_string_lossy().into_owned(),
     );
     crate::logs::init(log_target.clone(), cfgname);
-    // Probes in flight at once: half the open files lvsd may have, at
-    // least 1,024 (reals that hang hold a place for their whole deadline,
-    // and the others wait behind them).
+    // Probes in flight at once: half the open files lvsd may have (reals
+    // that hang hold a place for their whole deadline, and the others wait
+    // behind them; more than the files would fail with EMFILE), at most
+    // 32,768.
     let max_in_flight = match &open_files {
-        Ok((soft, _)) => usize::try_from(*soft / 2)
-            .unwrap_or(1024)
-            .clamp(1024, 32_768),
+        Ok((soft, _)) => usize::try_from(*soft / 2).unwrap_or(1024).clamp(16, 32_768),
         Err(_) => 1024,
     };
     match open_files {

@@ -16,8 +16,9 @@
 //!   nothing else; a checker that panics is a failed probe.
 //! - At most `max_in_flight` probes run at once; a due check waits for a
 //!   free place before its deadline starts.
-//!   First rounds' probes have at most [`FIRST_IN_FLIGHT`] places, after
-//!   the checks on their round.
+//!   Due checks start in the order they fell due; first rounds' probes
+//!   have at most [`FIRST_IN_FLIGHT`] places while they are young
+//!   ([`YOUNG`]).
 //! - Checks are kept compactly (a timer heap and one small slot each, no
 //!   task per check): a probe is a future only while it runs. Results go
 //!   to the daemon at once after a quiet spell, else at most one batch
@@ -36,6 +37,7 @@ use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use checkers::{Checker, Connect, Http, HttpOptions, IcmpSockets, Ping, ProbeError};
@@ -491,12 +493,18 @@ impl Scheduler {
 /// goes to the daemon.
 pub const BATCH: Duration = Duration::from_millis(5);
 
-/// First rounds' probes in flight at most in a room. A first round starts
-/// probes faster than a round ([`FIRST_ROUND_RATE`]); on a machine that
-/// cannot keep up they wait for a place here, before their deadline
-/// starts, instead of all running at once and running out of time for
-/// want of CPU (at 37,298 reals on 2 cores, 446 were put down that way).
+/// First rounds' young probes in flight at most in a room (and at most
+/// half its places). A first round starts probes faster than a round
+/// ([`FIRST_ROUND_RATE`]); on a machine that cannot keep up they wait for
+/// a place here, before their deadline starts, instead of all running at
+/// once and running out of time for want of CPU (at 37,298 reals on 2
+/// cores, 446 were put down that way).
 pub const FIRST_IN_FLIGHT: usize = 1024;
+
+/// A first round's probe in flight this long no longer counts against
+/// [`FIRST_IN_FLIGHT`]: it waits for its real (one that hangs), not for
+/// lvsd's CPU, and must not hold back the reals behind it.
+pub const YOUNG: Duration = Duration::from_millis(250);
 
 /// Results waiting for the daemon beyond which no probe starts.
 pub const MAX_PENDING: usize = 8192;
@@ -571,9 +579,34 @@ impl Slot {
 /// started, its result.
 type Finished = (usize, bool, Instant, Result<(), ProbeError>);
 
-/// A probe in flight: whether it is a first round's, and what it found
-/// (`None`: aborted, its check is gone).
-type InFlight = Pin<Box<dyn Future<Output = (bool, Option<Finished>)> + Send>>;
+/// A probe in flight, and what it found (`None`: aborted, its check is
+/// gone).
+type InFlight = Pin<Box<dyn Future<Output = Option<Finished>> + Send>>;
+
+/// A first round's probe counted as young until [`YOUNG`] has passed or
+/// it ends (or is dropped: aborted), whichever comes first.
+struct Young {
+    count: Option<Arc<AtomicUsize>>,
+}
+
+impl Young {
+    fn new(count: Arc<AtomicUsize>) -> Young {
+        count.fetch_add(1, Ordering::Relaxed);
+        Young { count: Some(count) }
+    }
+
+    fn release(&mut self) {
+        if let Some(c) = self.count.take() {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Young {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
 
 /// The room: every check's slot, the timers and the probes in flight.
 struct Room {
@@ -581,14 +614,16 @@ struct Room {
     /// When each idle check runs next (earliest first). An entry whose
     /// check is gone is skipped.
     due: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Due checks waiting for a place in flight.
-    waiting: VecDeque<usize>,
+    /// Due checks waiting for a place in flight, with when they fell due.
+    waiting: VecDeque<(Instant, usize)>,
     /// Due checks in their first round waiting (see [`FIRST_IN_FLIGHT`]).
-    waiting_first: VecDeque<usize>,
+    waiting_first: VecDeque<(Instant, usize)>,
     in_flight: FuturesUnordered<InFlight>,
     max_in_flight: usize,
-    /// First rounds' probes in flight.
-    first_in_flight: usize,
+    /// First rounds' young probes in flight (see [`Young`]).
+    young: Arc<AtomicUsize>,
+    /// How many of them may be.
+    first_cap: usize,
     /// When the loop last went round (see [`STALL`]).
     last_loop: Instant,
     /// When the room last found it had not run for [`STALL`] or more: a
@@ -608,7 +643,8 @@ impl Room {
             waiting_first: VecDeque::new(),
             in_flight: FuturesUnordered::new(),
             max_in_flight: max_in_flight.max(1),
-            first_in_flight: 0,
+            young: Arc::new(AtomicUsize::new(0)),
+            first_cap: FIRST_IN_FLIGHT.min(max_in_flight / 2).max(1),
             last_loop: Instant::now(),
             stalled_at: None,
             pending: Vec::new(),
@@ -634,22 +670,14 @@ impl Room {
                 }
                 self.due.pop();
                 match self.slots.get(&id) {
-                    Some(s) if s.phase_at.is_some() => self.waiting_first.push_back(id),
-                    Some(_) => self.waiting.push_back(id),
+                    Some(s) if s.phase_at.is_some() => self.waiting_first.push_back((at, id)),
+                    Some(_) => self.waiting.push_back((at, id)),
                     None => {}
                 }
             }
-            // Checks on their round first, then first rounds.
             while self.in_flight.len() < self.max_in_flight && self.pending.len() < MAX_PENDING {
-                let id = match self.waiting.pop_front() {
-                    Some(id) => id,
-                    None if self.first_in_flight < FIRST_IN_FLIGHT => {
-                        match self.waiting_first.pop_front() {
-                            Some(id) => id,
-                            None => break,
-                        }
-                    }
-                    None => break,
+                let Some(id) = self.next_waiting() else {
+                    break;
                 };
                 self.start(id);
             }
@@ -661,10 +689,7 @@ impl Room {
                     Some(c) => self.apply(c),
                     None => return,
                 },
-                Some((first, done)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                    if first {
-                        self.first_in_flight -= 1;
-                    }
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     let Some(done) = done else {
                         continue; // aborted: its check is gone
                     };
@@ -732,6 +757,24 @@ impl Room {
         self.last_loop = now;
     }
 
+    /// The due check to start next: the one that fell due first, but a
+    /// first round's only while its young probes are under the cap (so
+    /// neither kind can hold the other back for good).
+    fn next_waiting(&mut self) -> Option<usize> {
+        let first_ok = self.young.load(Ordering::Relaxed) < self.first_cap;
+        let take_first = match (self.waiting.front(), self.waiting_first.front()) {
+            (_, None) => false,
+            (None, Some(_)) => first_ok,
+            (Some((a, _)), Some((b, _))) => first_ok && b <= a,
+        };
+        let q = if take_first {
+            &mut self.waiting_first
+        } else {
+            &mut self.waiting
+        };
+        q.pop_front().map(|(_, id)| id)
+    }
+
     /// Starts a probe of check `id`.
     fn start(&mut self, id: usize) {
         let Some(slot) = self.slots.get(&id) else {
@@ -750,22 +793,35 @@ impl Room {
         let deadline = ready.deadline;
         let started = Instant::now();
         let (abort, registration) = AbortHandle::new_pair();
-        let first = slot.phase_at.is_some();
-        if first {
-            self.first_in_flight += 1;
-        }
+        let young = slot
+            .phase_at
+            .is_some()
+            .then(|| Young::new(Arc::clone(&self.young)));
         if let Some(slot) = self.slots.get_mut(&id) {
             slot.running = Some(abort);
         }
         let probe = Abortable::new(
             async move {
-                let result = checkers::run_probe(checker, deadline).await;
+                let probe = checkers::run_probe(checker, deadline);
+                let result = match young {
+                    None => probe.await,
+                    Some(mut young) => {
+                        tokio::pin!(probe);
+                        tokio::select! {
+                            r = &mut probe => r,
+                            () = tokio::time::sleep(YOUNG) => {
+                                young.release();
+                                probe.await
+                            }
+                        }
+                    }
+                };
                 (id, negotiate, started, result)
             },
             registration,
         );
         self.in_flight
-            .push(Box::pin(async move { (first, probe.await.ok()) }));
+            .push(Box::pin(async move { probe.await.ok() }));
     }
 
     /// A probe finished: its check's next run is set and its result kept
@@ -934,6 +990,62 @@ mod tests {
             assert!(off < 0.05, "second probe at phase {at}, want {want}");
         }
         drop(listener);
+    }
+
+    /// Hanging reals on their round fill every place again as soon as
+    /// one frees; a real added by a reload still gets its first probe
+    /// (it fell due before them), instead of waiting for ever.
+    #[tokio::test]
+    async fn a_new_check_is_not_starved_by_hanging_reals_on_their_round() {
+        // A "mail server" that never greets: every SMTP probe runs out of
+        // time. And one that accepts: the new check's connect passes.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let second = Duration::from_secs(1);
+        let hanging: Vec<Arc<Check>> = (0..6u32)
+            .map(|n| {
+                Arc::new(Check {
+                    probe: Probe {
+                        spec: ProbeSpec::Smtp {
+                            addr: "127.0.0.1".parse().unwrap(),
+                            port: silent.local_addr().unwrap().port(),
+                        },
+                        deadline: second,
+                    },
+                    negotiate_every: None,
+                    interval: second,
+                    failurecount: n + 1,
+                    risecount: 1,
+                })
+            })
+            .collect();
+        let (tx, mut rx) = mpsc::channel(64);
+        // Four places: the six hanging checks keep them all busy.
+        let mut s = Scheduler::start(&hanging, tx, 4, Rooms::Here).unwrap();
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            let _ = tokio::time::timeout_at(until, rx.recv()).await;
+        }
+        let mut all = hanging.clone();
+        all.push(Arc::new(connect_check(
+            open.local_addr().unwrap().port(),
+            Duration::from_secs(1),
+        )));
+        s.update(&all).unwrap();
+        let new_id = s.ids()[6];
+        let t = Instant::now();
+        loop {
+            let batch = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("the new check probed within 5 s")
+                .expect("the room runs");
+            if let Some(o) = batch.iter().find(|o| o.check == new_id) {
+                assert!(o.result.is_ok(), "{:?}", o.result);
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "the new check waits");
+        }
+        drop((silent, open));
     }
 
     #[test]
